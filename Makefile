@@ -1,0 +1,57 @@
+# Targets for building, testing and running the ClearML Kubernetes glue. `make help` lists them.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+GO ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+TOOLS_BIN := $(CURDIR)/.build/tools/current/bin
+HELM := $(TOOLS_BIN)/helm
+IMAGE ?= clearml-glue/clearml-glue:$(VERSION)
+# Tests find the control plane binaries here.
+export GLUE_TOOLS_BIN := $(TOOLS_BIN)
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+.PHONY: tools
+tools: ## Build the local control plane and helm from the Go module proxy (cached by version)
+	@ci/build-tools.sh >/dev/null
+
+.PHONY: build
+build: ## Build bin/clearml-glue
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/clearml-glue ./cmd/clearml-glue
+
+.PHONY: test
+test: tools ## Run unit, chart and end-to-end tests (starts local control planes)
+	$(GO) test -count=1 -timeout 40m ./...
+	$(GO) test -count=1 -race -timeout 20m ./internal/clearml/...
+
+.PHONY: lint
+lint: tools ## go vet, gofmt, helm lint --strict, yamllint, Chart.yaml and helm-docs checks
+	$(GO) vet ./...
+	@out=$$(gofmt -l cmd internal ci); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	HELM=$(HELM) ci/lint-chart.sh
+
+.PHONY: bench
+bench: tools ## Run the benchmarks (see docs/benchmarks.md)
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./internal/... | tee .build/bench.txt
+
+.PHONY: demo
+demo: tools ## Bring up the local control plane with simulated nodes and show it
+	ci/cluster.sh up 3
+	ci/cluster.sh down
+
+.PHONY: cluster-up
+cluster-up: tools ## Start the local control plane "glue-dev" and print its KUBECONFIG
+	ci/cluster.sh up
+
+.PHONY: cluster-down
+cluster-down: ## Delete the local control plane "glue-dev"
+	ci/cluster.sh down
+
+.PHONY: image
+image: ## Build the container image (needs a Docker engine)
+	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .

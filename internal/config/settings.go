@@ -1,0 +1,55 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/kelseyhightower/envconfig"
+)
+
+// Settings are the controller process's settings, read from the environment. Credentials live
+// here, never in File, so the ConfigMap holds nothing secret.
+type Settings struct {
+	APIHost   string `envconfig:"CLEARML_API_HOST" required:"true"`
+	AccessKey string `envconfig:"CLEARML_API_ACCESS_KEY" required:"true"`
+	SecretKey string `envconfig:"CLEARML_API_SECRET_KEY" required:"true"`
+	// Namespace and ConfigMap locate the glue file; the chart sets both.
+	Namespace string `envconfig:"GLUE_NAMESPACE" required:"true"`
+	ConfigMap string `envconfig:"GLUE_CONFIGMAP" required:"true"`
+	// PodName is the identity for leader election and Events.
+	PodName        string `envconfig:"GLUE_POD_NAME"`
+	LeaderElection bool   `envconfig:"GLUE_LEADER_ELECTION" default:"false"`
+	LeaseName      string `envconfig:"GLUE_LEASE_NAME" default:"clearml-glue"`
+	MetricsAddr    string `envconfig:"GLUE_METRICS_ADDR" default:":8080"`
+	HealthAddr     string `envconfig:"GLUE_HEALTH_ADDR" default:":8081"`
+	LogLevel       string `envconfig:"GLUE_LOG_LEVEL" default:"info"`
+	// MaxParallelLaunches bounds concurrent launches.
+	MaxParallelLaunches int `envconfig:"GLUE_MAX_PARALLEL_LAUNCHES" default:"8"`
+}
+
+// LoadSettings reads Settings from the environment; errors name the variable.
+func LoadSettings() (Settings, error) {
+	var s Settings
+	if err := envconfig.Process("", &s); err != nil {
+		return s, err
+	}
+	if s.PodName == "" {
+		s.PodName, _ = os.Hostname()
+	}
+	return s, s.Validate()
+}
+
+// Validate reports every bad setting with its variable name.
+func (s Settings) Validate() error {
+	var errs []error
+	if s.MaxParallelLaunches < 1 {
+		errs = append(errs, fmt.Errorf("GLUE_MAX_PARALLEL_LAUNCHES: must be at least 1, got %d", s.MaxParallelLaunches))
+	}
+	switch s.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("GLUE_LOG_LEVEL: %q is not debug, info, warn or error", s.LogLevel))
+	}
+	return errors.Join(errs...)
+}
