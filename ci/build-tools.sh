@@ -8,7 +8,7 @@ mod="$root/ci/tools"
 key=$( (cat "$mod/go.mod" "$mod/go.sum"; go env GOVERSION GOOS GOARCH) | sha256sum | cut -c1-12)
 bin="$root/.build/tools/$key/bin"
 k8s_version=v1.37.2
-ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$k8s_version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37 -X k8s.io/component-base/version.gitTreeState=clean"
+ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$k8s_version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37 -X k8s.io/component-base/version.gitTreeState=clean -X helm.sh/helm/v3/internal/version.version=v3.22.0"
 
 declare -A pkgs=(
   [kube-apiserver]=k8s.io/kubernetes/cmd/kube-apiserver
@@ -32,5 +32,5 @@ for name in "${order[@]}"; do
   echo "built $name in $((SECONDS - start))s" >&2
 done
 # A stable path for Makefile and tests, whatever the key.
-ln -sfn "$key/bin" "$root/.build/tools/current"
+ln -sfn "$key" "$root/.build/tools/current"
 echo "$bin"

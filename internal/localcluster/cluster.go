@@ -198,10 +198,15 @@ func (c *Cluster) Stop() error {
 		_ = c.watchdog.Kill()
 		_, _ = c.watchdog.Wait()
 	}
+	// kwokctl signals the components and returns; give them time to shut down gracefully.
+	deadline := time.Now().Add(30 * time.Second)
 	for _, pid := range pids {
+		for alive(pid) && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
 		if alive(pid) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
-			err = errors.Join(err, fmt.Errorf("cluster %s: process %d outlived kwokctl delete; killed", c.Name, pid))
+			err = errors.Join(err, fmt.Errorf("cluster %s: process %d outlived kwokctl delete by 30s; killed", c.Name, pid))
 		}
 	}
 	return err

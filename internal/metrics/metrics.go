@@ -1,0 +1,67 @@
+// Package metrics holds the glue's Prometheus metrics, all in one registry with the
+// clearml_glue prefix, and the HTTP server that exposes them with the health probes.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+const namespace = "clearml_glue"
+
+// Registry holds every metric below plus the Go and process collectors.
+var Registry = prometheus.NewRegistry()
+
+var (
+	// TasksPulled counts tasks taken from a ClearML queue.
+	TasksPulled = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "tasks_pulled_total", Help: "Tasks pulled from ClearML queues.",
+	}, []string{"queue"})
+	// TasksLaunched counts Jobs or Pods created for tasks.
+	TasksLaunched = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "tasks_launched_total", Help: "Task objects created.",
+	}, []string{"queue"})
+	// TasksRequeued counts tasks put back into a queue, by why.
+	TasksRequeued = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "tasks_requeued_total", Help: "Tasks put back into a queue.",
+	}, []string{"queue", "reason"})
+	// TasksFailed counts tasks the glue failed, by why.
+	TasksFailed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "tasks_failed_total", Help: "Tasks failed by the glue.",
+	}, []string{"reason"})
+	// LaunchSeconds is the time from a task leaving its queue to its object existing.
+	LaunchSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: namespace, Name: "launch_duration_seconds", Help: "From get_next_task to the object created.",
+		Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
+	})
+	// ConfigReloads counts ConfigMap loads by result (ok, invalid).
+	ConfigReloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "config_reloads_total", Help: "Glue config loads by result.",
+	}, []string{"result"})
+	// ConfigValid is 1 when the newest ConfigMap content is the one serving, 0 when it was refused.
+	ConfigValid = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "config_valid", Help: "1 if the newest glue config was accepted.",
+	})
+	// LiveObjects is the number of unfinished task objects per queue.
+	LiveObjects = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "live_objects", Help: "Unfinished task Jobs/Pods per queue.",
+	}, []string{"queue"})
+	// PollCycles counts scheduling cycles, by whether a task was found.
+	PollCycles = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "poll_cycles_total", Help: "Scheduling cycles by outcome.",
+	}, []string{"outcome"})
+	// ClearMLErrors counts failed ClearML calls made by the glue's own logic.
+	ClearMLErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "clearml_errors_total", Help: "Failed ClearML operations.",
+	}, []string{"operation"})
+	// IsLeader is 1 while this replica holds the lease (or runs without leader election).
+	IsLeader = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "leader", Help: "1 if this replica is the active glue.",
+	})
+)
+
+func init() {
+	Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		TasksPulled, TasksLaunched, TasksRequeued, TasksFailed, LaunchSeconds, ConfigReloads, ConfigValid,
+		LiveObjects, PollCycles, ClearMLErrors, IsLeader)
+}

@@ -1,0 +1,187 @@
+// Package taskops holds the ClearML task operations the scheduler and the monitor share: log to
+// a task, fail it with a reason, push it to the hidden pending queue, put it back into its queue.
+package taskops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"sync"
+
+	"github.com/clearml-glue/clearml-glue/internal/clearml"
+	"github.com/clearml-glue/clearml-glue/internal/metrics"
+)
+
+// Ops performs task operations as the glue's worker.
+type Ops struct {
+	Client   *clearml.Client
+	WorkerID string
+	Logger   *slog.Logger
+
+	mu               sync.Mutex
+	pendingName      string
+	pendingID        string
+	createPendingTag string
+}
+
+// New returns Ops for the given pending queue name.
+func New(c *clearml.Client, workerID, pendingQueue string, logger *slog.Logger) *Ops {
+	return &Ops{Client: c, WorkerID: workerID, Logger: logger, pendingName: pendingQueue, createPendingTag: clearml.PendingQueueTag}
+}
+
+// Log writes one line to the task's console log; a failure is logged, never returned, because a
+// lost log line must not stop a launch or a failure report.
+func (o *Ops) Log(ctx context.Context, taskID, level, msg string) {
+	ev := clearml.LogEvent(taskID, level, msg)
+	ev.Worker = o.WorkerID
+	if _, err := o.Client.EventsAddBatch(ctx, []clearml.Event{ev}); err != nil {
+		metrics.ClearMLErrors.WithLabelValues("events.add_batch").Inc()
+		o.Logger.Warn("could not write task log", "task", taskID, "err", err)
+	}
+}
+
+// Fail logs lines to the task, then marks it failed with "K8S glue error: <reason>" so the UI
+// and the Python glue's cleanup logic read it as the glue's verdict.
+func (o *Ops) Fail(ctx context.Context, taskID, reason string, lines ...string) error {
+	for _, l := range lines {
+		o.Log(ctx, taskID, "error", l)
+	}
+	_, err := o.Client.TasksFailed(ctx, clearml.TaskStatusRequest{
+		Task: taskID, Force: true, StatusReason: clearml.GlueErrorReasonPrefix + reason, StatusMessage: clearml.ChangedByGlueMessage,
+	})
+	if err != nil {
+		metrics.ClearMLErrors.WithLabelValues("tasks.failed").Inc()
+		return fmt.Errorf("fail task %s: %w", taskID, err)
+	}
+	metrics.TasksFailed.WithLabelValues(reasonLabel(reason)).Inc()
+	o.Logger.Info("task failed", "task", taskID, "reason", reason)
+	return nil
+}
+
+var labelRE = regexp.MustCompile(`^[A-Za-z]+`)
+
+// reasonLabel keeps metric cardinality bounded: the first word of the reason.
+func reasonLabel(reason string) string {
+	if m := labelRE.FindString(reason); m != "" {
+		return m
+	}
+	return "other"
+}
+
+// Status returns the task's status and status reason.
+func (o *Ops) Status(ctx context.Context, taskID string) (clearml.Task, bool, error) {
+	tasks, err := o.Client.TasksGetAll(ctx, clearml.TasksGetAllRequest{
+		ID: []string{taskID}, OnlyFields: []string{"id", "status", "status_reason", "execution.queue", "last_change"},
+	})
+	if err != nil || len(tasks) == 0 {
+		return clearml.Task{}, false, err
+	}
+	return tasks[0], true, nil
+}
+
+// PendingQueueID resolves the hidden pending queue, creating it with the k8s-glue system tag
+// when missing (so the UI hides it, as with the Python glue).
+func (o *Ops) PendingQueueID(ctx context.Context) (string, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.pendingID != "" {
+		return o.pendingID, nil
+	}
+	id, err := ResolveQueue(ctx, o.Client, o.pendingName, true, []string{o.createPendingTag})
+	if err != nil {
+		return "", fmt.Errorf("pending queue %q: %w", o.pendingName, err)
+	}
+	o.pendingID = id
+	return id, nil
+}
+
+func (o *Ops) forgetPendingQueue(id string) {
+	o.mu.Lock()
+	if o.pendingID == id {
+		o.pendingID = ""
+	}
+	o.mu.Unlock()
+}
+
+// EnqueuePending pushes the task to the end of the pending queue with the Python glue's reason.
+// message is kept on the task (the glue writes the origin queue there, so a restart can find
+// it). A vanished pending queue (400/701) is recreated and the push retried once.
+func (o *Ops) EnqueuePending(ctx context.Context, taskID, message string, force bool) error {
+	for attempt := 0; ; attempt++ {
+		pending, err := o.PendingQueueID(ctx)
+		if err != nil {
+			return err
+		}
+		err = o.Client.TasksEnqueue(ctx, clearml.TasksEnqueueRequest{
+			Task: taskID, Queue: pending, StatusReason: clearml.PendingQueueReason, StatusMessage: message,
+			Force: force, UpdateExecutionQueue: new(true),
+		})
+		if err != nil && attempt == 0 && clearml.IsSubcode(err, 400, 701) {
+			o.forgetPendingQueue(pending)
+			continue
+		}
+		if err != nil {
+			metrics.ClearMLErrors.WithLabelValues("tasks.enqueue").Inc()
+			return fmt.Errorf("push task %s to pending queue: %w", taskID, err)
+		}
+		return nil
+	}
+}
+
+// RequeueFront puts a task back at the FRONT of its queue, so a task the glue pulled but could
+// not launch loses no place. A queued task moves with a same-state enqueue; a task in another
+// state is stopped first (the OSS state machine refuses e.g. in_progress -> queued).
+func (o *Ops) RequeueFront(ctx context.Context, taskID, queueID, why string) error {
+	req := clearml.TasksEnqueueRequest{Task: taskID, Queue: queueID, StatusReason: "k8s glue: " + why}
+	err := o.Client.TasksEnqueue(ctx, req)
+	if clearml.IsSubcode(err, 400, 110) {
+		if _, serr := o.Client.TasksStop(ctx, clearml.TaskStatusRequest{Task: taskID, Force: true}); serr == nil {
+			err = o.Client.TasksEnqueue(ctx, req)
+		}
+	}
+	if err != nil && !clearml.IsSubcode(err, 400, 706) {
+		metrics.ClearMLErrors.WithLabelValues("requeue").Inc()
+		return fmt.Errorf("requeue task %s: %w", taskID, err)
+	}
+	if _, err := o.Client.QueuesMoveTaskToFront(ctx, queueID, taskID); err != nil {
+		// The task is back in its queue, only not first; losing the place beats losing the task.
+		o.Logger.Warn("requeued task not moved to the front", "task", taskID, "err", err)
+	}
+	return nil
+}
+
+// ResolveQueue returns the id of the queue named name, creating it (with systemTags) when
+// create is set. A name matching several queues is an error, as in the Python glue.
+func ResolveQueue(ctx context.Context, c *clearml.Client, name string, create bool, systemTags []string) (string, error) {
+	queues, err := c.QueuesGetAll(ctx, clearml.QueuesGetAllRequest{
+		Name: "^" + regexp.QuoteMeta(name) + "$", OnlyFields: []string{"id", "name"}, SearchHidden: true,
+	})
+	if err != nil {
+		return "", err
+	}
+	var ids []string
+	for _, q := range queues {
+		if q.Name == name {
+			ids = append(ids, q.ID)
+		}
+	}
+	switch {
+	case len(ids) == 1:
+		return ids[0], nil
+	case len(ids) > 1:
+		return "", fmt.Errorf("queue name %q matches %d queues", name, len(ids))
+	case !create:
+		return "", ErrQueueNotFound
+	}
+	id, err := c.QueuesCreate(ctx, clearml.QueuesCreateRequest{Name: name, SystemTags: systemTags})
+	if clearml.IsSubcode(err, 400, 801) {
+		// Created meanwhile by someone else: resolve again.
+		return ResolveQueue(ctx, c, name, false, nil)
+	}
+	return id, err
+}
+
+// ErrQueueNotFound says a queue does not exist and was not to be created.
+var ErrQueueNotFound = errors.New("queue does not exist (set agentk8sglue.createQueues to create it)")
