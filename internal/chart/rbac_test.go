@@ -1,0 +1,125 @@
+package chart
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+type rule struct {
+	APIGroups     []string `json:"apiGroups"`
+	Resources     []string `json:"resources"`
+	ResourceNames []string `json:"resourceNames,omitempty"`
+	Verbs         []string `json:"verbs"`
+}
+
+func roleRules(t *testing.T, r *Rendered) []rule {
+	t.Helper()
+	var role struct {
+		Rules []rule `json:"rules"`
+	}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(object(t, r, "Role", fullname).Object, &role); err != nil {
+		t.Fatal(err)
+	}
+	return role.Rules
+}
+
+// TestRoleRules: the Role grants exactly what the controller needs, and each optional feature
+// adds exactly its own rights.
+func TestRoleRules(t *testing.T) {
+	base := []rule{
+		{APIGroups: []string{""}, Resources: []string{"configmaps"}, ResourceNames: []string{fullname}, Verbs: []string{"get", "list", "watch"}},
+		{APIGroups: []string{"batch"}, Resources: []string{"jobs"}, Verbs: []string{"create", "get", "list", "watch", "patch", "delete"}},
+		{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list", "watch", "delete"}},
+		{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
+	}
+	with := func(extra ...rule) []rule { return append(append([]rule(nil), base...), extra...) }
+	podCreate := append([]rule(nil), base...)
+	podCreate[2] = rule{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"create", "get", "list", "watch", "delete"}}
+	tests := []struct {
+		name string
+		set  []string
+		want []rule
+	}{
+		{"defaults", nil, base},
+		{"leader election", []string{"agentk8sglue.leaderElection.enabled=true", "agentk8sglue.leaderElection.leaseName=my-lease"}, with(
+			rule{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"create"}},
+			rule{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, ResourceNames: []string{"my-lease"}, Verbs: []string{"get", "update"}},
+		)},
+		{"port mode", []string{"sessions.portModeEnabled=true"}, with(
+			rule{APIGroups: []string{""}, Resources: []string{"services"}, Verbs: []string{"create", "get", "list", "watch", "delete"}},
+		)},
+		{"bare pods", []string{"agentk8sglue.taskKind=Pod"}, podCreate},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, roleRules(t, withCreds(t, tt.set...))); diff != "" {
+				t.Errorf("Role rules (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// clusterScoped lists cluster-scoped resources, none of which belongs in a Role.
+var clusterScoped = map[string]bool{
+	"namespaces": true, "nodes": true, "persistentvolumes": true, "clusterroles": true,
+	"clusterrolebindings": true, "customresourcedefinitions": true, "storageclasses": true,
+	"priorityclasses": true, "ingressclasses": true, "runtimeclasses": true, "csidrivers": true,
+	"csinodes": true, "volumeattachments": true, "mutatingwebhookconfigurations": true,
+	"validatingwebhookconfigurations": true, "apiservices": true, "certificatesigningrequests": true,
+	"componentstatuses": true, "tokenreviews": true, "subjectaccessreviews": true,
+}
+
+var writeVerbs = map[string]bool{"create": true, "update": true, "patch": true, "delete": true, "deletecollection": true, "*": true}
+
+// TestRBACInvariants checks every ci values file, and one with every feature on, against the
+// open-source chart's RBAC defects: no wildcard, no secrets write, no extensions group, nothing
+// cluster-scoped in a Role, and no ClusterRole or ClusterRoleBinding unless asked for.
+func TestRBACInvariants(t *testing.T) {
+	type renderCase struct {
+		name  string
+		files []string
+		set   []string
+	}
+	cases := []renderCase{{name: "everything on", files: []string{filepath.Join(chartDir, "ci", "default-values.yaml")}, set: []string{
+		"agentk8sglue.leaderElection.enabled=true", "sessions.portModeEnabled=true", "agentk8sglue.taskKind=Pod", "agentk8sglue.metrics.serviceMonitor.enabled=true",
+	}}}
+	for _, f := range ciValuesFiles(t) {
+		cases = append(cases, renderCase{name: feature(f), files: []string{f}})
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := render(t, c.files, c.set...)
+			clusterBindingsAsked := c.name == "open-source-compatibility"
+			for _, o := range objects(t, r) {
+				switch o.GetKind() {
+				case "ClusterRole":
+					t.Errorf("ClusterRole %s rendered", o.GetName())
+				case "ClusterRoleBinding":
+					if !clusterBindingsAsked {
+						t.Errorf("ClusterRoleBinding %s rendered without additionalClusterRoleBindings", o.GetName())
+					}
+				}
+			}
+			for _, ru := range roleRules(t, r) {
+				for _, g := range ru.APIGroups {
+					if g == "*" || g == "extensions" {
+						t.Errorf("apiGroup %q in %+v", g, ru)
+					}
+				}
+				for _, res := range ru.Resources {
+					if res == "*" || clusterScoped[res] {
+						t.Errorf("resource %q in %+v", res, ru)
+					}
+					for _, v := range ru.Verbs {
+						if v == "*" || (res == "secrets" && writeVerbs[v]) {
+							t.Errorf("verb %q on %s", v, res)
+						}
+					}
+				}
+			}
+		})
+	}
+}
