@@ -4,12 +4,21 @@ package main
 
 import (
 	"context"
-	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/clearml-glue/clearml-glue/internal/clearml/emulator"
+	"github.com/clearml-glue/clearml-glue/internal/config"
+	"github.com/clearml-glue/clearml-glue/internal/controller"
 )
 
 // version is stamped by the build (-X main.version=...).
@@ -18,6 +27,10 @@ var version = "dev"
 const usage = `usage: clearml-glue [command] [flags]
 
 commands:
+  run        run the controller (default); settings come from the environment
+             (CLEARML_API_HOST, CLEARML_API_ACCESS_KEY, CLEARML_API_SECRET_KEY,
+             GLUE_NAMESPACE, GLUE_CONFIGMAP, ...; see docs/configuration.md)
+  emulator   run the in-repo ClearML server emulator (tests and the demo)
   version    print the version
 `
 
@@ -31,19 +44,65 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cmd := ""
-	if len(args) > 0 {
+	cmd := "run"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
+	case "run":
+		return runController(ctx, args, stderr)
+	case "emulator":
+		return runEmulator(ctx, args, stderr)
 	case "version":
 		_, err := fmt.Fprintln(stdout, version)
 		return err
-	case "help", "-h", "--help":
+	case "help":
 		_, err := fmt.Fprint(stdout, usage)
 		return err
 	default:
 		fmt.Fprint(stderr, usage)
-		return errors.New("unknown command " + fmt.Sprintf("%q", cmd))
+		return fmt.Errorf("unknown command %q", cmd)
 	}
+}
+
+func runController(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file (default: in-cluster config)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	settings, err := config.LoadSettings()
+	if err != nil {
+		return fmt.Errorf("settings: %w", err)
+	}
+	var restConfig *rest.Config
+	if *kubeconfig != "" {
+		restConfig, err = clientcmd.BuildConfigFromFlags("", *kubeconfig)
+	} else {
+		restConfig, err = rest.InClusterConfig()
+	}
+	if err != nil {
+		return fmt.Errorf("kubernetes config: %w", err)
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(settings.LogLevel)); err != nil {
+		return fmt.Errorf("GLUE_LOG_LEVEL: %w", err)
+	}
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	logger.Info("starting", "version", version, "namespace", settings.Namespace, "configmap", settings.ConfigMap)
+	return controller.Run(ctx, controller.Options{Settings: settings, RESTConfig: restConfig, Logger: logger, ServeHTTP: true})
+}
+
+func runEmulator(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("emulator", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:8008", "listen address")
+	key := fs.String("access-key", emulator.DefaultAccessKey, "the access key the emulator accepts")
+	secret := fs.String("secret-key", emulator.DefaultSecretKey, "the secret key the emulator accepts")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "ClearML emulator listening on http://%s\n", *listen)
+	return emulator.New(emulator.Options{AccessKey: *key, SecretKey: *secret}).ListenAndServe(ctx, *listen)
 }

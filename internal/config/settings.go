@@ -14,6 +14,8 @@ type Settings struct {
 	APIHost   string `envconfig:"CLEARML_API_HOST" required:"true"`
 	AccessKey string `envconfig:"CLEARML_API_ACCESS_KEY" required:"true"`
 	SecretKey string `envconfig:"CLEARML_API_SECRET_KEY" required:"true"`
+	// VerifyCert checks the API server's TLS certificate (the chart's clearmlcheckCertificate).
+	VerifyCert bool `envconfig:"CLEARML_API_HOST_VERIFY_CERT" default:"true"`
 	// Namespace and ConfigMap locate the glue file; the chart sets both.
 	Namespace string `envconfig:"GLUE_NAMESPACE" required:"true"`
 	ConfigMap string `envconfig:"GLUE_CONFIGMAP" required:"true"`

@@ -1,0 +1,108 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+
+	"github.com/clearml-glue/clearml-glue/internal/config"
+	"github.com/clearml-glue/clearml-glue/internal/metrics"
+	"github.com/clearml-glue/clearml-glue/internal/podtemplate"
+	"github.com/clearml-glue/clearml-glue/internal/scheduler"
+)
+
+// configWatch keeps the newest valid glue config. It watches only its own ConfigMap (a field
+// selector on the name, which is also what lets the chart's Role restrict it by resourceNames).
+type configWatch struct {
+	namespace, name string
+	recorder        record.EventRecorder
+	logger          *slog.Logger
+	current         atomic.Pointer[scheduler.Snapshot]
+	lastVersion     string
+	first           chan struct{}
+	wake            chan struct{}
+}
+
+func newConfigWatch(namespace, name string, recorder record.EventRecorder, logger *slog.Logger) *configWatch {
+	return &configWatch{namespace: namespace, name: name, recorder: recorder, logger: logger,
+		first: make(chan struct{}), wake: make(chan struct{}, 1)}
+}
+
+// start runs the ConfigMap informer until ctx ends.
+func (w *configWatch) start(ctx context.Context, cs kubernetes.Interface) {
+	factory := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace(w.namespace),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", w.name).String()
+		}))
+	inf := factory.Core().V1().ConfigMaps().Informer()
+	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    w.load,
+		UpdateFunc: func(_, o any) { w.load(o) },
+	})
+	factory.Start(ctx.Done())
+}
+
+// load parses a ConfigMap version; an invalid one is refused with an Event, a log line and the
+// config_valid metric at 0, and the last good config keeps serving.
+func (w *configWatch) load(obj any) {
+	cm, ok := obj.(*corev1.ConfigMap)
+	if !ok || cm.ResourceVersion == w.lastVersion {
+		return
+	}
+	w.lastVersion = cm.ResourceVersion
+	snap, err := parseSnapshot(cm)
+	if err != nil {
+		metrics.ConfigReloads.WithLabelValues("invalid").Inc()
+		metrics.ConfigValid.Set(0)
+		w.logger.Error("glue config refused; the last good config keeps serving", "configmap", w.name, "err", err)
+		w.recorder.Event(cm, corev1.EventTypeWarning, "InvalidConfig", truncate(err.Error(), 1000))
+		return
+	}
+	for queue, qerr := range snap.Builder.QueueErrors() {
+		w.logger.Error("queue template invalid; its tasks will be failed with this error", "queue", queue, "err", qerr)
+		w.recorder.Event(cm, corev1.EventTypeWarning, "InvalidQueueTemplate", truncate(qerr.Error(), 1000))
+	}
+	first := w.current.Swap(snap) == nil
+	metrics.ConfigReloads.WithLabelValues("ok").Inc()
+	metrics.ConfigValid.Set(1)
+	w.logger.Info("glue config loaded", "resourceVersion", cm.ResourceVersion, "queues", snap.File.QueueNames())
+	if first {
+		close(w.first)
+	}
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+func parseSnapshot(cm *corev1.ConfigMap) (*scheduler.Snapshot, error) {
+	data, ok := cm.Data[config.FileKey]
+	if !ok {
+		return nil, fmt.Errorf("configmap %s/%s has no key %s", cm.Namespace, cm.Name, config.FileKey)
+	}
+	f, err := config.Parse([]byte(data), fmt.Sprintf("configmap %s/%s key %s", cm.Namespace, cm.Name, config.FileKey))
+	if err != nil {
+		return nil, err
+	}
+	b, err := podtemplate.NewBuilder(f)
+	if err != nil {
+		return nil, fmt.Errorf("configmap %s/%s: %w", cm.Namespace, cm.Name, err)
+	}
+	return &scheduler.Snapshot{File: f, Builder: b}, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

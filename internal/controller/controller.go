@@ -1,0 +1,219 @@
+package controller
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/client-go/tools/record"
+
+	"github.com/clearml-glue/clearml-glue/internal/clearml"
+	"github.com/clearml-glue/clearml-glue/internal/config"
+	"github.com/clearml-glue/clearml-glue/internal/metrics"
+	"github.com/clearml-glue/clearml-glue/internal/monitor"
+	"github.com/clearml-glue/clearml-glue/internal/scheduler"
+	"github.com/clearml-glue/clearml-glue/internal/taskops"
+)
+
+// statusReportEvery is the worker heartbeat period (the server forgets a worker after 600 s).
+const statusReportEvery = 30 * time.Second
+
+// Options are what Run needs beyond the settings; tests set them to run a glue in-process.
+type Options struct {
+	Settings   config.Settings
+	RESTConfig *rest.Config
+	Logger     *slog.Logger
+	// Probes, when set, is flipped ready once the glue serves; Run serves it only if ServeHTTP.
+	Probes    *metrics.Probes
+	ServeHTTP bool
+	// MonitorWorkers is the number of monitor workers (default 4).
+	MonitorWorkers int
+}
+
+// Run runs the glue until ctx ends: it returns nil on a clean shutdown and an error when it
+// cannot start or loses the leader Lease.
+func Run(ctx context.Context, o Options) error {
+	s := o.Settings
+	log := o.Logger
+	if o.Probes == nil {
+		o.Probes = &metrics.Probes{}
+	}
+	if o.MonitorWorkers == 0 {
+		o.MonitorWorkers = 4
+	}
+	cs, err := kubernetes.NewForConfig(o.RESTConfig)
+	if err != nil {
+		return fmt.Errorf("kubernetes client: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	httpErr := make(chan error, 1)
+	if o.ServeHTTP {
+		go func() { httpErr <- metrics.Serve(ctx, s.MetricsAddr, s.HealthAddr, o.Probes) }()
+	}
+
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: cs.CoreV1().Events(s.Namespace)})
+	defer broadcaster.Shutdown()
+	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "clearml-glue", Host: s.PodName})
+
+	watch := newConfigWatch(s.Namespace, s.ConfigMap, recorder, log)
+	watch.start(ctx, cs)
+	log.Info("waiting for a valid glue config", "configmap", s.Namespace+"/"+s.ConfigMap)
+	select {
+	case <-watch.first:
+	case <-ctx.Done():
+		return nil
+	case err := <-httpErr:
+		return err
+	}
+
+	snap := watch.current.Load()
+	client, err := clearml.New(clearml.Config{
+		APIHost: s.APIHost, AccessKey: s.AccessKey, SecretKey: s.SecretKey,
+		WorkerHeader: snap.File.WorkerID, Logger: log, HTTPClient: httpClient(s.VerifyCert),
+	})
+	if err != nil {
+		return err
+	}
+	if err := client.Login(ctx); err != nil {
+		return fmt.Errorf("clearml login at %s: %w", s.APIHost, err)
+	}
+	g := &glue{opts: o, cs: cs, client: client, watch: watch, recorder: recorder, log: log}
+	if !s.LeaderElection {
+		metrics.IsLeader.Set(1)
+		return g.lead(ctx)
+	}
+	return g.elect(ctx)
+}
+
+func httpClient(verify bool) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	if !verify {
+		t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the user turned verification off (clearmlcheckCertificate: false)
+	}
+	return &http.Client{Transport: t, Timeout: clearml.DefaultHTTPTimeout}
+}
+
+type glue struct {
+	opts     Options
+	cs       kubernetes.Interface
+	client   *clearml.Client
+	watch    *configWatch
+	recorder record.EventRecorder
+	log      *slog.Logger
+}
+
+// elect runs lead only while this replica holds the Lease; losing it ends Run with an error so
+// the pod restarts as a follower (the usual client-go pattern).
+func (g *glue) elect(ctx context.Context) error {
+	s := g.opts.Settings
+	lock, err := resourcelock.New(resourcelock.LeasesResourceLock, s.Namespace, s.LeaseName,
+		g.cs.CoreV1(), g.cs.CoordinationV1(), resourcelock.ResourceLockConfig{Identity: s.PodName, EventRecorder: g.recorder})
+	if err != nil {
+		return err
+	}
+	var leadErr error
+	lost := false
+	leaderelection.RunOrDie(ctx, leaderelection.LeaderElectionConfig{
+		Lock: lock, ReleaseOnCancel: true,
+		LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
+		Callbacks: leaderelection.LeaderCallbacks{
+			OnStartedLeading: func(ctx context.Context) {
+				metrics.IsLeader.Set(1)
+				g.log.Info("leading", "identity", s.PodName)
+				leadErr = g.lead(ctx)
+			},
+			OnStoppedLeading: func() {
+				metrics.IsLeader.Set(0)
+				lost = ctx.Err() == nil
+			},
+		},
+	})
+	if lost {
+		return errors.Join(errors.New("lost the leader lease"), leadErr)
+	}
+	return leadErr
+}
+
+// lead is the active glue: monitor, recovery, scheduler, worker heartbeat.
+func (g *glue) lead(ctx context.Context) error {
+	s := g.opts.Settings
+	snap := g.watch.current.Load()
+	ops := taskops.New(g.client, snap.File.WorkerID, snap.File.PendingQueue, g.log)
+	current := func() *scheduler.Snapshot { return g.watch.current.Load() }
+	mon := monitor.New(monitor.Options{
+		Clientset: g.cs, Namespace: snap.File.Namespace, AgentName: snap.File.AgentName, Ops: ops,
+		Config: func() *config.File { return current().File }, Recorder: g.recorder, Logger: g.log,
+	})
+	if err := mon.Start(ctx); err != nil {
+		return err
+	}
+	if err := mon.Reconcile(ctx); err != nil {
+		g.log.Warn("reconcile of existing objects incomplete", "err", err)
+	}
+	sched := scheduler.New(scheduler.Options{
+		Client: g.client, Ops: ops, Clientset: g.cs, Tracker: mon.Tracker, Config: current, Wake: g.watch.wake,
+		MaxParallel: s.MaxParallelLaunches, Recorder: g.recorder, Logger: g.log,
+	})
+	queueIDs, err := sched.QueueIDs(ctx)
+	if err != nil {
+		return fmt.Errorf("resolve queues: %w", err)
+	}
+	if _, err := ops.PendingQueueID(ctx); err != nil {
+		return err
+	}
+	worker := snap.File.WorkerID
+	if err := g.client.WorkersRegister(ctx, clearml.WorkersRegisterRequest{Worker: worker, Queues: queueIDs, Timeout: 600}); err != nil {
+		g.log.Warn("workers.register failed", "err", err)
+	}
+	defer func() {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = g.client.WorkersUnregister(uctx, worker)
+	}()
+	if err := sched.Recover(ctx); err != nil {
+		g.log.Warn("recovery of popped tasks incomplete", "err", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		mon.Run(ctx, g.opts.MonitorWorkers, func() time.Duration {
+			return time.Duration(current().File.PollIntervalSeconds) * time.Second
+		})
+	}()
+	go g.heartbeat(ctx, worker, sched)
+	g.opts.Probes.SetReady(true)
+	g.log.Info("serving", "queues", snap.File.QueueNames(), "worker", worker)
+	err = sched.Run(ctx)
+	g.opts.Probes.SetReady(false)
+	<-done
+	return err
+}
+
+func (g *glue) heartbeat(ctx context.Context, worker string, sched *scheduler.Scheduler) {
+	t := time.NewTicker(statusReportEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			ids := sched.Served()
+			if err := g.client.WorkersStatusReport(ctx, clearml.WorkersStatusReportRequest{Worker: worker, Queues: ids}); err != nil {
+				g.log.Warn("workers.status_report failed", "err", err)
+			}
+		}
+	}
+}
