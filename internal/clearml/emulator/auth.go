@@ -1,0 +1,131 @@
+package emulator
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"time"
+)
+
+// maxExpirationSec is the longest token auth.login issues on request (one year).
+const maxExpirationSec = 365 * 24 * 3600
+
+// tokenClaims are the claims of the open-source server's JWT (clearml-api.md §1.4).
+type tokenClaims struct {
+	Identity      identity `json:"identity"`
+	IAT           int64    `json:"iat"`
+	Exp           int64    `json:"exp,omitempty"`
+	SessionID     string   `json:"session_id"`
+	Env           string   `json:"env"`
+	AuthType      string   `json:"auth_type"`
+	APIVersion    string   `json:"api_version"`
+	ServerVersion string   `json:"server_version"`
+	ServerBuild   string   `json:"server_build"`
+	FeatureSet    string   `json:"feature_set"`
+}
+
+// authorize checks the Authorization header: Basic key:secret or Bearer JWT, as the server
+// does for every authorized endpoint. Callers hold s.mu.
+func (s *Server) authorize(c *call, header string) (identity, *apiError) {
+	if header == "" {
+		return identity{}, errUnauthorized(20, "")
+	}
+	scheme, value, _ := strings.Cut(header, " ")
+	switch scheme {
+	case "Basic":
+		raw, err := base64.StdEncoding.DecodeString(value)
+		if err != nil {
+			return identity{}, errUnauthorized(21, "Incorrect padding")
+		}
+		key, secret, _ := strings.Cut(string(raw), ":")
+		if subtle.ConstantTimeCompare([]byte(key), []byte(s.opts.AccessKey)) != 1 ||
+			subtle.ConstantTimeCompare([]byte(secret), []byte(s.opts.SecretKey)) != 1 {
+			return identity{}, errUnauthorized(22, "failed to locate provided credentials")
+		}
+		return s.userIdentity(), nil
+	case "Bearer":
+		return s.verifyToken(value, c.now)
+	default:
+		return identity{}, errUnauthorized(10, "")
+	}
+}
+
+func (s *Server) userIdentity() identity {
+	return identity{User: s.opts.UserID, Company: s.opts.CompanyID, Role: "user",
+		UserName: s.opts.UserName, CompanyName: s.opts.CompanyName}
+}
+
+var jwtHeader = base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
+
+// issueToken signs an HS256 JWT for the identity; lifetime 0 means no exp claim.
+func (s *Server) issueToken(id identity, now time.Time, lifetime time.Duration) string {
+	claims := tokenClaims{
+		Identity: id, IAT: now.Unix(), SessionID: newID(), Env: "emulator", AuthType: "Bearer",
+		APIVersion: maxVersion.String(), ServerVersion: ServerVersion, ServerBuild: "emulator", FeatureSet: "basic",
+	}
+	if lifetime != 0 {
+		claims.Exp = now.Add(lifetime).Unix()
+	}
+	payload, _ := json.Marshal(claims)
+	signingInput := jwtHeader + "." + base64.RawURLEncoding.EncodeToString(payload)
+	s.sessions[claims.SessionID] = false
+	return signingInput + "." + s.sign(signingInput)
+}
+
+func (s *Server) sign(input string) string {
+	mac := hmac.New(sha256.New, s.tokenKey)
+	mac.Write([]byte(input))
+	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+}
+
+func invalidToken(reason string) *apiError {
+	return errUnauthorized(30, "invalid jwt token", "reason", reason)
+}
+
+func (s *Server) verifyToken(token string, now time.Time) (identity, *apiError) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return identity{}, invalidToken("Not enough segments")
+	}
+	if !hmac.Equal([]byte(parts[2]), []byte(s.sign(parts[0]+"."+parts[1]))) {
+		return identity{}, invalidToken("Signature verification failed")
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	var claims tokenClaims
+	if err != nil || json.Unmarshal(payload, &claims) != nil {
+		return identity{}, invalidToken("Invalid payload string")
+	}
+	if claims.Exp != 0 && now.Unix() >= claims.Exp {
+		return identity{}, invalidToken("Signature has expired")
+	}
+	if claims.Identity.User == "" {
+		return identity{}, errUnauthorized(30, "token missing identity")
+	}
+	if s.sessions[claims.SessionID] {
+		return identity{}, errUnauthorized(30, "revoked token")
+	}
+	return claims.Identity, nil
+}
+
+// login is auth.login: a new token for the caller (Basic or Bearer renewal).
+func login(s *Server, c *call) (any, *apiError) {
+	req, aerr := decode[struct {
+		ExpirationSec *int64 `json:"expiration_sec"`
+	}](c)
+	if aerr != nil {
+		return nil, aerr
+	}
+	lifetime := s.tokenLifetime
+	if req.ExpirationSec != nil && *req.ExpirationSec != 0 {
+		if *req.ExpirationSec > maxExpirationSec {
+			return nil, errValidation("", "expiration_sec", *req.ExpirationSec, "max", maxExpirationSec)
+		}
+		lifetime = time.Duration(*req.ExpirationSec) * time.Second
+	}
+	token := s.issueToken(c.identity, c.now, lifetime)
+	c.setCookie = token
+	return map[string]any{"token": token}, nil
+}

@@ -1,0 +1,335 @@
+package emulator
+
+import (
+	"maps"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Task is an emulated task; Server.Task returns copies.
+type Task struct {
+	ID, Name, Type, Comment             string
+	Status, StatusReason, StatusMessage string
+	User, Company, Project, Parent      string
+	Created, StatusChanged              time.Time
+	Started, Completed                  time.Time
+	LastUpdate, LastChange              time.Time
+	LastChangedBy, LastWorker           string
+	LastWorkerReport                    time.Time
+	// EnqueueStatus is the status before the last enqueue; hidden from API answers, it
+	// drives tasks.dequeue and queues.remove_task(update_task_status).
+	EnqueueStatus string
+	Execution     map[string]any
+	Container     map[string]any
+	Runtime       map[string]any
+	Hyperparams   map[string]map[string]HyperParam
+	Tags          []string
+	SystemTags    []string
+}
+
+// ExecutionQueue is execution.queue: the queue the task was last enqueued to.
+func (t Task) ExecutionQueue() string {
+	q, _ := t.Execution["queue"].(string)
+	return q
+}
+
+// HyperParam is one hyperparameter of a task.
+type HyperParam struct {
+	Section     string `json:"section"`
+	Name        string `json:"name"`
+	Value       string `json:"value"`
+	Type        string `json:"type,omitempty"`
+	Description string `json:"description,omitempty"`
+}
+
+func (t *Task) clone() Task {
+	c := *t
+	c.Execution = cloneMap(t.Execution)
+	c.Container = cloneMap(t.Container)
+	c.Runtime = cloneMap(t.Runtime)
+	c.Hyperparams = cloneParams(t.Hyperparams)
+	c.Tags = slices.Clone(t.Tags)
+	c.SystemTags = slices.Clone(t.SystemTags)
+	return c
+}
+
+func cloneParams(p map[string]map[string]HyperParam) map[string]map[string]HyperParam {
+	if p == nil {
+		return nil
+	}
+	out := make(map[string]map[string]HyperParam, len(p))
+	for section, params := range p {
+		out[section] = maps.Clone(params)
+	}
+	return out
+}
+
+// cloneMap deep-copies a decoded JSON object.
+func cloneMap(m map[string]any) map[string]any {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = cloneValue(v)
+	}
+	return out
+}
+
+func cloneValue(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		return cloneMap(v)
+	case []any:
+		out := make([]any, len(v))
+		for i := range v {
+			out[i] = cloneValue(v[i])
+		}
+		return out
+	}
+	return v
+}
+
+// doc is the task as the API shows it. Unset datetimes are left out like the server's
+// documents; enqueue_status only appears when projected explicitly.
+func (t *Task) doc(v version) map[string]any {
+	d := map[string]any{
+		"id":             t.ID,
+		"name":           t.Name,
+		"type":           t.Type,
+		"status":         t.Status,
+		"status_reason":  t.StatusReason,
+		"status_message": t.StatusMessage,
+		"comment":        t.Comment,
+		"user":           t.User,
+		"company":        t.Company,
+		"tags":           nonNil(t.Tags),
+		"system_tags":    nonNil(t.SystemTags),
+		"execution":      cloneMap(t.Execution),
+		"container":      cloneMap(t.Container),
+		"enqueue_status": t.EnqueueStatus,
+	}
+	if d["execution"] == nil {
+		d["execution"] = map[string]any{}
+	}
+	if d["container"] == nil {
+		d["container"] = map[string]any{}
+	}
+	if v.less(version{2, 13}) {
+		// Legacy clients read the container as execution.docker_cmd.
+		if image, _ := t.Container["image"].(string); image != "" {
+			args, _ := t.Container["arguments"].(string)
+			d["execution"].(map[string]any)["docker_cmd"] = strings.TrimSpace(image + " " + args)
+		}
+	}
+	for key, value := range map[string]string{"project": t.Project, "parent": t.Parent,
+		"last_changed_by": t.LastChangedBy, "last_worker": t.LastWorker} {
+		if value != "" {
+			d[key] = value
+		}
+	}
+	for key, value := range map[string]time.Time{"created": t.Created, "status_changed": t.StatusChanged,
+		"started": t.Started, "completed": t.Completed, "last_update": t.LastUpdate,
+		"last_change": t.LastChange, "last_worker_report": t.LastWorkerReport} {
+		if !value.IsZero() {
+			d[key] = wireTime(value)
+		}
+	}
+	if t.Runtime != nil {
+		d["runtime"] = cloneMap(t.Runtime)
+	}
+	if len(t.Hyperparams) > 0 {
+		hp := map[string]any{}
+		for section, params := range t.Hyperparams {
+			items := map[string]any{}
+			for name, p := range params {
+				items[name] = p
+			}
+			hp[section] = items
+		}
+		d["hyperparams"] = hp
+	}
+	return d
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return slices.Clone(s)
+}
+
+// project keeps the dotted only_fields paths of a document, and always its id. Without
+// fields it returns the document minus the hidden keys.
+func project(doc map[string]any, fields []string, hidden ...string) map[string]any {
+	if len(fields) == 0 {
+		for _, k := range hidden {
+			delete(doc, k)
+		}
+		return doc
+	}
+	out := map[string]any{"id": doc["id"]}
+	for _, f := range fields {
+		path := strings.Split(f, ".")
+		var v any = doc
+		for _, part := range path {
+			m, ok := v.(map[string]any)
+			if !ok {
+				v = nil
+				break
+			}
+			if v, ok = m[part]; !ok {
+				break
+			}
+		}
+		if v == nil {
+			continue
+		}
+		node := out
+		for _, part := range path[:len(path)-1] {
+			child, ok := node[part].(map[string]any)
+			if !ok {
+				child = map[string]any{}
+				node[part] = child
+			}
+			node = child
+		}
+		node[path[len(path)-1]] = v
+	}
+	return out
+}
+
+// queue is an emulated queue. Entries[0] is popped next.
+type queue struct {
+	ID, Name, DisplayName, Company string
+	Created, LastUpdate            time.Time
+	Tags, SystemTags               []string
+	Entries                        []entry
+}
+
+// entry is one queued task.
+type entry struct {
+	Task  string
+	Added time.Time
+}
+
+func (q *queue) doc() map[string]any {
+	entries := make([]any, len(q.Entries))
+	for i, e := range q.Entries {
+		entries[i] = map[string]any{"task": e.Task, "added": wireTime(e.Added)}
+	}
+	d := map[string]any{
+		"id":          q.ID,
+		"name":        q.Name,
+		"company":     q.Company,
+		"created":     wireTime(q.Created),
+		"last_update": wireTime(q.LastUpdate),
+		"tags":        nonNil(q.Tags),
+		"system_tags": nonNil(q.SystemTags),
+		"entries":     entries,
+		"metadata":    map[string]any{},
+	}
+	if q.DisplayName != "" {
+		d["display_name"] = q.DisplayName
+	}
+	return d
+}
+
+func (q *queue) position(taskID string) int {
+	return slices.IndexFunc(q.Entries, func(e entry) bool { return e.Task == taskID })
+}
+
+// removeTask drops every entry of the task and says how many there were.
+func (q *queue) removeTask(taskID string) int {
+	before := len(q.Entries)
+	q.Entries = slices.DeleteFunc(q.Entries, func(e entry) bool { return e.Task == taskID })
+	return before - len(q.Entries)
+}
+
+// Worker is an emulated worker (the server keeps them in Redis with an expiry).
+type Worker struct {
+	ID, User, Company, IP string
+	Queues                []string
+	Queue, Task           string
+	Tags                  []string
+	RegisterTime          time.Time
+	LastActivity          time.Time
+	Timeout               time.Duration
+}
+
+// logEvent is a stored events.add_batch item.
+type logEvent struct {
+	Type, Task, Worker, Level, Msg string
+	Timestamp                      int64
+}
+
+// Task statuses.
+const (
+	statusCreated    = "created"
+	statusQueued     = "queued"
+	statusInProgress = "in_progress"
+	statusStopped    = "stopped"
+	statusPublishing = "publishing"
+	statusPublished  = "published"
+	statusClosed     = "closed"
+	statusFailed     = "failed"
+	statusCompleted  = "completed"
+	statusUnknown    = "unknown"
+)
+
+// transitions is the server's non-forced status state machine (bll/task/utils.py).
+// Staying in the same status is always allowed.
+var transitions = map[string][]string{
+	statusCreated:    {statusQueued, statusInProgress},
+	statusQueued:     {statusCreated, statusInProgress, statusStopped},
+	statusInProgress: {statusStopped, statusFailed, statusCreated, statusCompleted},
+	statusStopped: {statusClosed, statusCreated, statusFailed, statusQueued, statusInProgress,
+		statusPublished, statusPublishing, statusCompleted},
+	statusClosed:     {statusCreated, statusFailed, statusPublished, statusPublishing, statusStopped},
+	statusFailed:     {statusCreated, statusStopped, statusPublished, statusQueued},
+	statusPublishing: {statusPublished},
+	statusPublished:  {},
+	statusCompleted:  {statusPublished, statusInProgress, statusCreated},
+}
+
+func validStatus(s string) bool {
+	_, ok := transitions[s]
+	return ok || s == statusUnknown
+}
+
+// statusChange is one ChangeStatusRequest of the server.
+type statusChange struct {
+	to, reason, message string
+	force               bool
+}
+
+// changeStatus validates (unless forced) and applies a status change, returning the
+// "fields" of the answer. Callers hold s.mu, so the server's 400/121 race cannot happen.
+func (s *Server) changeStatus(c *call, t *Task, ch statusChange) (map[string]any, *apiError) {
+	if !ch.force && ch.to != t.Status && !slices.Contains(transitions[t.Status], ch.to) {
+		return nil, errInvalidTaskStatus("Invalid status change", "current_status", t.Status, "new_status", ch.to)
+	}
+	t.Status, t.StatusReason, t.StatusMessage = ch.to, ch.reason, ch.message
+	t.StatusChanged, t.LastUpdate, t.LastChange = c.now, c.now, c.now
+	t.LastChangedBy = c.identity.User
+	if ch.to == statusQueued {
+		t.SystemTags = slices.DeleteFunc(t.SystemTags, func(tag string) bool { return tag == "development" })
+	}
+	return map[string]any{
+		"status":          t.Status,
+		"status_reason":   t.StatusReason,
+		"status_message":  t.StatusMessage,
+		"status_changed":  wireTime(c.now),
+		"last_update":     wireTime(c.now),
+		"last_change":     wireTime(c.now),
+		"last_changed_by": t.LastChangedBy,
+	}, nil
+}
+
+func (t *Task) setExecutionQueue(queueID string) {
+	if t.Execution == nil {
+		t.Execution = map[string]any{}
+	}
+	t.Execution["queue"] = queueID
+}

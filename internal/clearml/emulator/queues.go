@@ -1,0 +1,308 @@
+package emulator
+
+import (
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// queueByID returns the queue or 400/701.
+func (s *Server) queueByID(c *call, id string) (*queue, *apiError) {
+	q, ok := s.queues[id]
+	if !ok {
+		return nil, errInvalidQueueID(c.identity.Company, id)
+	}
+	return q, nil
+}
+
+func (s *Server) queueByName(name string) *queue {
+	for _, id := range s.queueOrder {
+		if s.queues[id].Name == name {
+			return s.queues[id]
+		}
+	}
+	return nil
+}
+
+// createQueue validates like the server's Queue document: a stripped name of at least 3
+// characters (400/800), unique in the company (400/801).
+func (s *Server) createQueue(c *call, name, displayName string, tags, systemTags []string) (*queue, *apiError) {
+	name = strings.TrimSpace(name)
+	if len(name) < 3 {
+		return nil, newError(400, 800, "Data validation error", "", "name", "String value is too short")
+	}
+	if s.queueByName(name) != nil {
+		return nil, newError(400, 801, "Value combination already exists (unique field already contains this value)", "", "name", name)
+	}
+	q := &queue{ID: newID(), Name: name, DisplayName: displayName, Company: c.identity.Company,
+		Created: c.now, LastUpdate: c.now, Tags: slices.Clone(tags), SystemTags: slices.Clone(systemTags)}
+	s.queues[q.ID] = q
+	s.queueOrder = append(s.queueOrder, q.ID)
+	return q, nil
+}
+
+// addTask is queue_bll.add_task: append at the end (400/701, 400/706); no status change.
+func (s *Server) addTask(c *call, queueID, taskID string) *apiError {
+	q, aerr := s.queueByID(c, queueID)
+	if aerr != nil {
+		return aerr
+	}
+	if q.position(taskID) >= 0 {
+		return errTaskAlreadyQueued(taskID)
+	}
+	q.Entries = append(q.Entries, entry{Task: taskID, Added: c.now})
+	q.LastUpdate = c.now
+	return nil
+}
+
+// removeFromAllQueues drops the task from every queue but exclude.
+func (s *Server) removeFromAllQueues(c *call, taskID, exclude string) {
+	for id, q := range s.queues {
+		if id != exclude && q.removeTask(taskID) > 0 {
+			q.LastUpdate = c.now
+		}
+	}
+}
+
+// tagsMatch applies a tags filter: a plain tag must be present (any of them), "-tag" absent.
+func tagsMatch(have, filter []string) bool {
+	include := false
+	matched := false
+	for _, f := range filter {
+		if excluded, ok := strings.CutPrefix(f, "-"); ok {
+			if slices.Contains(have, excluded) {
+				return false
+			}
+			continue
+		}
+		include = true
+		matched = matched || slices.Contains(have, f)
+	}
+	return !include || matched
+}
+
+// compileName compiles a name filter: an unanchored, case-sensitive regex search.
+func compileName(name string) (*regexp.Regexp, *apiError) {
+	if name == "" {
+		return nil, nil
+	}
+	re, err := regexp.Compile(name)
+	if err != nil {
+		return nil, newError(400, 21, "Malformed regular expression", "", "name", name, "error", err.Error())
+	}
+	return re, nil
+}
+
+func queuesGetAll(s *Server, c *call) (any, *apiError) {
+	req, aerr := decode[struct {
+		ID           []string `json:"id"`
+		Name         string   `json:"name"`
+		Tags         []string `json:"tags"`
+		SystemTags   []string `json:"system_tags"`
+		OnlyFields   []string `json:"only_fields"`
+		SearchHidden bool     `json:"search_hidden"`
+	}](c)
+	if aerr != nil {
+		return nil, aerr
+	}
+	re, aerr := compileName(req.Name)
+	if aerr != nil {
+		return nil, aerr
+	}
+	// Hidden queues are skipped unless the caller asks for them or names/ids queues.
+	skipHidden := !req.SearchHidden && len(req.ID) == 0 && req.Name == ""
+	queues := []any{}
+	for _, id := range s.queueOrder {
+		q := s.queues[id]
+		switch {
+		case len(req.ID) > 0 && !slices.Contains(req.ID, q.ID),
+			re != nil && !re.MatchString(q.Name),
+			!tagsMatch(q.Tags, req.Tags) || !tagsMatch(q.SystemTags, req.SystemTags),
+			skipHidden && slices.ContainsFunc(q.SystemTags, func(t string) bool { return slices.Contains(s.opts.HiddenQueueTags, t) }):
+			continue
+		}
+		queues = append(queues, project(q.doc(), req.OnlyFields))
+	}
+	return map[string]any{"queues": queues}, nil
+}
+
+func queuesGetByID(s *Server, c *call) (any, *apiError) {
+	if aerr := required(c, "queue"); aerr != nil {
+		return nil, aerr
+	}
+	req, aerr := decode[struct {
+		Queue          string `json:"queue"`
+		MaxTaskEntries int    `json:"max_task_entries"`
+	}](c)
+	if aerr != nil {
+		return nil, aerr
+	}
+	q, aerr := s.queueByID(c, req.Queue)
+	if aerr != nil {
+		return nil, aerr
+	}
+	doc := q.doc()
+	if entries := doc["entries"].([]any); req.MaxTaskEntries > 0 && len(entries) > req.MaxTaskEntries {
+		doc["entries"] = entries[:req.MaxTaskEntries]
+	}
+	return map[string]any{"queue": doc}, nil
+}
+
+func queuesCreate(s *Server, c *call) (any, *apiError) {
+	if aerr := required(c, "name"); aerr != nil {
+		return nil, aerr
+	}
+	req, aerr := decode[struct {
+		Name        string   `json:"name"`
+		DisplayName string   `json:"display_name"`
+		Tags        []string `json:"tags"`
+		SystemTags  []string `json:"system_tags"`
+	}](c)
+	if aerr != nil {
+		return nil, aerr
+	}
+	q, aerr := s.createQueue(c, req.Name, req.DisplayName, req.Tags, req.SystemTags)
+	if aerr != nil {
+		return nil, aerr
+	}
+	return map[string]any{"id": q.ID}, nil
+}
+
+func (s *Server) defaultQueue() (*queue, *apiError) {
+	var found []*queue
+	for _, id := range s.queueOrder {
+		if slices.Contains(s.queues[id].SystemTags, "default") {
+			found = append(found, s.queues[id])
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, newError(400, 707, "No queue is tagged as the default queue for this company", "")
+	case 1:
+		return found[0], nil
+	}
+	ids := make([]string, len(found))
+	for i, q := range found {
+		ids[i] = q.ID
+	}
+	return nil, newError(400, 708, "More than one queue is tagged as the default queue for this company", "", "queues", ids)
+}
+
+func queuesGetDefault(s *Server, _ *call) (any, *apiError) {
+	q, aerr := s.defaultQueue()
+	if aerr != nil {
+		return nil, aerr
+	}
+	return map[string]any{"id": q.ID, "name": q.Name}, nil
+}
+
+func queuesGetNextTask(s *Server, c *call) (any, *apiError) {
+	if aerr := required(c, "queue"); aerr != nil {
+		return nil, aerr
+	}
+	req, aerr := decode[struct {
+		Queue       string `json:"queue"`
+		GetTaskInfo bool   `json:"get_task_info"`
+		Task        string `json:"task"`
+	}](c)
+	if aerr != nil {
+		return nil, aerr
+	}
+	q, aerr := s.queueByID(c, req.Queue)
+	if aerr != nil {
+		return nil, aerr
+	}
+	if len(q.Entries) == 0 || (req.Task != "" && q.Entries[0].Task != req.Task) {
+		return nil, nil
+	}
+	entry := q.Entries[0]
+	q.Entries = q.Entries[1:]
+	q.LastUpdate = c.now
+	data := map[string]any{"entry": map[string]any{"task": entry.Task, "added": wireTime(entry.Added)}}
+	if t, ok := s.tasks[entry.Task]; ok {
+		// The server's race fix: a task aborted after it was queued is queued again.
+		if t.Status == statusStopped {
+			t.Status = statusQueued
+		}
+		if req.GetTaskInfo {
+			data["task_info"] = map[string]any{"company": t.Company, "user": t.User}
+		}
+	}
+	return data, nil
+}
+
+// queueTaskRequest is the body of queues.add_task/remove_task/move_task_*.
+type queueTaskRequest struct {
+	Queue                string `json:"queue"`
+	Task                 string `json:"task"`
+	UpdateExecutionQueue *bool  `json:"update_execution_queue"`
+	UpdateTaskStatus     bool   `json:"update_task_status"`
+}
+
+func decodeQueueTask(c *call) (queueTaskRequest, *apiError) {
+	if aerr := required(c, "queue", "task"); aerr != nil {
+		return queueTaskRequest{}, aerr
+	}
+	return decode[queueTaskRequest](c)
+}
+
+func queuesAddTask(s *Server, c *call) (any, *apiError) {
+	req, aerr := decodeQueueTask(c)
+	if aerr != nil {
+		return nil, aerr
+	}
+	if aerr := s.addTask(c, req.Queue, req.Task); aerr != nil {
+		return nil, aerr
+	}
+	if t, ok := s.tasks[req.Task]; ok && (req.UpdateExecutionQueue == nil || *req.UpdateExecutionQueue) {
+		t.setExecutionQueue(req.Queue)
+	}
+	return map[string]any{"added": 1}, nil
+}
+
+func queuesRemoveTask(s *Server, c *call) (any, *apiError) {
+	req, aerr := decodeQueueTask(c)
+	if aerr != nil {
+		return nil, aerr
+	}
+	q, ok := s.queues[req.Queue]
+	if !ok || q.position(req.Task) < 0 {
+		return nil, errTaskNotQueued(c.identity.Company, req.Queue, req.Task)
+	}
+	removed := q.removeTask(req.Task)
+	q.LastUpdate = c.now
+	if t, ok := s.tasks[req.Task]; ok && req.UpdateTaskStatus && t.ExecutionQueue() == req.Queue {
+		// Forced back to the status before the enqueue; a forced change cannot fail.
+		_, _ = s.changeStatus(c, t, statusChange{to: orDefault(t.EnqueueStatus, statusCreated),
+			reason: "Task was removed from the queue " + req.Queue, force: true})
+		t.EnqueueStatus = ""
+		delete(t.Execution, "queue")
+	}
+	return map[string]any{"removed": removed}, nil
+}
+
+func queuesMoveTaskToFront(s *Server, c *call) (any, *apiError) {
+	req, aerr := decodeQueueTask(c)
+	if aerr != nil {
+		return nil, aerr
+	}
+	q, ok := s.queues[req.Queue]
+	if !ok {
+		return nil, errTaskNotQueued(c.identity.Company, req.Queue, req.Task)
+	}
+	i := q.position(req.Task)
+	if i < 0 {
+		return nil, errTaskNotQueued(c.identity.Company, req.Queue, req.Task)
+	}
+	entry := q.Entries[i]
+	q.Entries = slices.Insert(slices.Delete(q.Entries, i, i+1), 0, entry)
+	q.LastUpdate = c.now
+	return map[string]any{"position": 0}, nil
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
