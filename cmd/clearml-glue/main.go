@@ -19,6 +19,7 @@ import (
 	"github.com/clearml-glue/clearml-glue/internal/clearml/emulator"
 	"github.com/clearml-glue/clearml-glue/internal/config"
 	"github.com/clearml-glue/clearml-glue/internal/controller"
+	"github.com/clearml-glue/clearml-glue/internal/preview"
 )
 
 // version is stamped by the build (-X main.version=...).
@@ -30,6 +31,8 @@ commands:
   run        run the controller (default); settings come from the environment
              (CLEARML_API_HOST, CLEARML_API_ACCESS_KEY, CLEARML_API_SECRET_KEY,
              GLUE_NAMESPACE, GLUE_CONFIGMAP, ...; see docs/configuration.md)
+  render     print the Job or Pod the controller would create for a task, without a cluster:
+             render --values FILE [--values FILE ...] [--set k=v] --queue NAME --task TASK.json
   emulator   run the in-repo ClearML server emulator (tests and the demo)
   version    print the version
 `
@@ -51,6 +54,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch cmd {
 	case "run":
 		return runController(ctx, args, stderr)
+	case "render":
+		return preview.Run(ctx, args, stdout, stderr)
 	case "emulator":
 		return runEmulator(ctx, args, stderr)
 	case "version":

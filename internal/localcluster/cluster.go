@@ -95,6 +95,10 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		_ = c.Stop()
 		return nil, err
 	}
+	if err := c.waitDefaultServiceAccount(ctx); err != nil {
+		_ = c.Stop()
+		return nil, err
+	}
 	opts.logf("cluster %s up in %s (%d nodes, %d GPU nodes)", opts.Name, time.Since(start).Round(time.Millisecond), opts.Nodes, opts.GPUNodes)
 	return c, nil
 }
@@ -143,6 +147,27 @@ func (c *Cluster) AddNodes(ctx context.Context, prefix string, n, gpus int) erro
 		}
 	}
 	return c.waitNodesReady(ctx, cs)
+}
+
+// waitDefaultServiceAccount waits for the controller manager to create the default
+// ServiceAccount: until then the API server refuses Pods in the namespace.
+func (c *Cluster) waitDefaultServiceAccount(ctx context.Context) error {
+	cs, err := c.Clientset()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for {
+		if _, err := cs.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{}); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cluster %s: no default ServiceAccount: %w", c.Name, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 func nodeResources(gpus int) corev1.ResourceList {

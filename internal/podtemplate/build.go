@@ -233,10 +233,9 @@ func (b *Builder) build(q *queueTemplate, in Input, d *templateData, exec func(*
 	job := &batchv1.Job{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"},
 		ObjectMeta: meta,
-		Spec:       batchv1.JobSpec{BackoffLimit: new(int32(0)), Template: pt},
-	}
-	if m := b.cfg.CompletedPodDeletionDelayMinutes; m > 0 {
-		job.Spec.TTLSecondsAfterFinished = new(int32(m * 60))
+		// Always set: 0 deletes a finished Job at once, as the Python glue deletes finished pods.
+		Spec: batchv1.JobSpec{BackoffLimit: new(int32(0)), Template: pt,
+			TTLSecondsAfterFinished: new(int32(b.cfg.CompletedPodDeletionDelayMinutes * 60))},
 	}
 	return job, nil
 }

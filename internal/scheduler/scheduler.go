@@ -119,7 +119,7 @@ func (s *Scheduler) Served() []string {
 func (s *Scheduler) queueName(id string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.queueName(id)
+	return s.names[id]
 }
 
 // queueID returns the id of a served queue name.

@@ -1,0 +1,364 @@
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"gotest.tools/v3/assert"
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/release"
+	authv1 "k8s.io/api/authentication/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/yaml"
+
+	"github.com/clearml-glue/clearml-glue/internal/clearml"
+	"github.com/clearml-glue/clearml-glue/internal/clearml/emulator"
+	"github.com/clearml-glue/clearml-glue/internal/clearml/podagent"
+	"github.com/clearml-glue/clearml-glue/internal/config"
+	"github.com/clearml-glue/clearml-glue/internal/controller"
+	"github.com/clearml-glue/clearml-glue/internal/localcluster"
+	"github.com/clearml-glue/clearml-glue/internal/metrics"
+	"github.com/clearml-glue/clearml-glue/internal/podtemplate"
+)
+
+const (
+	accessKey   = "E2E-ACCESS-KEY"
+	secretKey   = "e2e-secret-key-never-logged"
+	releaseName = "clearml-agent"
+)
+
+// env is one test's world: a namespace with the chart installed, the ClearML emulator, the
+// in-pod agent simulator, and glue processes started on demand.
+type env struct {
+	t        *testing.T
+	ns       string
+	admin    *rest.Config
+	cs       kubernetes.Interface
+	emu      *emulator.Server
+	user     *clearml.Client // the ClearML user's (and the simulated in-pod agents') client
+	helm     *action.Configuration
+	rel      *release.Release
+	values   map[string]any
+	glues    sync.WaitGroup
+	glueErrs chan error
+}
+
+// newEnv installs the chart with values (merged over the e2e defaults) in a fresh namespace.
+func newEnv(t *testing.T, values string) *env {
+	t.Helper()
+	cluster := localcluster.Shared(t)
+	cs, err := cluster.Clientset()
+	assert.NilError(t, err)
+	e := &env{t: t, admin: cluster.RESTConfig(), cs: cs, glueErrs: make(chan error, 8)}
+	e.ns = namespaceFor(t)
+	ctx := context.Background()
+	_, err = cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: e.ns}}, metav1.CreateOptions{})
+	assert.NilError(t, err)
+	t.Cleanup(func() {
+		_ = cs.CoreV1().Namespaces().Delete(context.Background(), e.ns, metav1.DeleteOptions{})
+	})
+
+	e.emu = emulator.NewTestServer(t, emulator.Options{AccessKey: accessKey, SecretKey: secretKey})
+	e.user, err = clearml.New(clearml.Config{APIHost: e.emu.URL(), AccessKey: accessKey, SecretKey: secretKey, WorkerHeader: "e2e-user"})
+	assert.NilError(t, err)
+
+	e.values = map[string]any{}
+	base := fmt.Sprintf(`
+clearml:
+  agentk8sglueKey: %q
+  agentk8sglueSecret: %q
+agentk8sglue:
+  apiServerUrlReference: %q
+  pollIntervalSeconds: 1
+  createQueues: true
+`, accessKey, secretKey, e.emu.URL())
+	assert.NilError(t, yaml.Unmarshal([]byte(base), &e.values))
+	e.values = mergeValues(e.values, parseValues(t, values))
+
+	e.helm, err = cluster.Helm(e.ns, func(string, ...any) {})
+	assert.NilError(t, err)
+	e.rel = e.install()
+	e.startPodAgents()
+	return e
+}
+
+func namespaceFor(t *testing.T) string {
+	name := strings.ToLower(regexp.MustCompile(`[^A-Za-z0-9]+`).ReplaceAllString(t.Name(), "-"))
+	if len(name) > 40 {
+		name = name[:40]
+	}
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return strings.Trim(name, "-") + "-" + hex.EncodeToString(b)
+}
+
+func parseValues(t *testing.T, s string) map[string]any {
+	t.Helper()
+	m := map[string]any{}
+	assert.NilError(t, yaml.Unmarshal([]byte(s), &m))
+	return m
+}
+
+// mergeValues deep-merges b over a, as helm does with -f files.
+func mergeValues(a, b map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		if bm, ok := v.(map[string]any); ok {
+			if am, ok := out[k].(map[string]any); ok {
+				out[k] = mergeValues(am, bm)
+				continue
+			}
+		}
+		out[k] = v
+	}
+	return out
+}
+
+func chartDir(t *testing.T) string {
+	root, err := localcluster.RepoRoot()
+	assert.NilError(t, err)
+	return filepath.Join(root, "charts", "clearml-agent")
+}
+
+func (e *env) install() *release.Release {
+	e.t.Helper()
+	ch, err := loader.Load(chartDir(e.t))
+	assert.NilError(e.t, err)
+	in := action.NewInstall(e.helm)
+	in.ReleaseName, in.Namespace, in.Timeout = releaseName, e.ns, time.Minute
+	rel, err := in.RunWithContext(context.Background(), ch, e.values)
+	assert.NilError(e.t, err)
+	return rel
+}
+
+// upgrade runs helm upgrade with extra values merged over the installed ones.
+func (e *env) upgrade(values string) {
+	e.t.Helper()
+	ch, err := loader.Load(chartDir(e.t))
+	assert.NilError(e.t, err)
+	e.values = mergeValues(e.values, parseValues(e.t, values))
+	up := action.NewUpgrade(e.helm)
+	up.Namespace, up.Timeout = e.ns, time.Minute
+	e.rel, err = up.RunWithContext(context.Background(), releaseName, ch, e.values)
+	assert.NilError(e.t, err)
+}
+
+// manifestObject finds the rendered object of kind in the release (the first one).
+func (e *env) manifestObject(kind string) map[string]any {
+	e.t.Helper()
+	for _, doc := range strings.Split(e.rel.Manifest, "\n---") {
+		m := map[string]any{}
+		if yaml.Unmarshal([]byte(doc), &m) == nil && m["kind"] == kind {
+			return m
+		}
+	}
+	e.t.Fatalf("release has no %s", kind)
+	return nil
+}
+
+func objectName(m map[string]any) string { return m["metadata"].(map[string]any)["name"].(string) }
+
+// serviceAccountConfig is a client config with a token of the chart's ServiceAccount, so the
+// glue runs with exactly the rights the chart's RBAC grants.
+func (e *env) serviceAccountConfig() *rest.Config {
+	e.t.Helper()
+	sa := objectName(e.manifestObject("ServiceAccount"))
+	tr, err := e.cs.CoreV1().ServiceAccounts(e.ns).CreateToken(context.Background(), sa,
+		&authv1.TokenRequest{Spec: authv1.TokenRequestSpec{ExpirationSeconds: new(int64(3600))}}, metav1.CreateOptions{})
+	assert.NilError(e.t, err)
+	cfg := rest.AnonymousClientConfig(e.admin)
+	cfg.BearerToken = tr.Status.Token
+	return cfg
+}
+
+// glueOpts are the controller settings the chart's Deployment would give the pod.
+func (e *env) settings(pod string) config.Settings {
+	leader := false
+	if le, ok := e.values["agentk8sglue"].(map[string]any)["leaderElection"].(map[string]any); ok {
+		leader, _ = le["enabled"].(bool)
+	}
+	return config.Settings{
+		APIHost: e.emu.URL(), AccessKey: accessKey, SecretKey: secretKey, VerifyCert: true,
+		Namespace: e.ns, ConfigMap: objectName(e.manifestObject("ConfigMap")), PodName: pod,
+		LeaderElection: leader, LeaseName: "clearml-agent-leader", LogLevel: "debug", MaxParallelLaunches: 8,
+	}
+}
+
+// startGlue runs a controller in-process as pod name; the returned stop ends it and waits.
+func (e *env) startGlue(pod string) (stop func()) {
+	return e.startGlueWith(pod, e.serviceAccountConfig())
+}
+
+func (e *env) startGlueWith(pod string, cfg *rest.Config) (stop func()) {
+	e.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	logger := slog.New(slog.NewTextHandler(testWriter{e.t, pod}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	go func() {
+		defer close(done)
+		err := controller.Run(ctx, controller.Options{Settings: e.settings(pod), RESTConfig: cfg, Logger: logger, Probes: &metrics.Probes{}})
+		if err != nil && ctx.Err() == nil {
+			e.glueErrs <- fmt.Errorf("glue %s: %w", pod, err)
+		}
+	}()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	e.t.Cleanup(stop)
+	return stop
+}
+
+// testWriter sends log lines to t.Log while the test runs.
+type testWriter struct {
+	t   *testing.T
+	pod string
+}
+
+func (w testWriter) Write(p []byte) (int, error) {
+	defer func() { _ = recover() }() // a line logged after the test ended
+	w.t.Log(w.pod + ": " + strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+var _ io.Writer = testWriter{}
+
+// startPodAgents plays the clearml-agent inside task pods: when a pod runs, the agent dequeues
+// its task (in_progress); when it succeeds, the task completes. An OOMKilled pod reports
+// nothing, as a killed agent cannot.
+func (e *env) startPodAgents() {
+	ctx, cancel := context.WithCancel(context.Background())
+	e.t.Cleanup(cancel)
+	factory := informers.NewSharedInformerFactoryWithOptions(e.cs, 0, informers.WithNamespace(e.ns),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = podtemplate.LabelTaskID }))
+	var mu sync.Mutex
+	started, finished := map[string]bool{}, map[string]bool{}
+	handle := func(obj any) {
+		pod, ok := obj.(*corev1.Pod)
+		if !ok {
+			return
+		}
+		id := pod.Labels[podtemplate.LabelTaskID]
+		mu.Lock()
+		defer mu.Unlock()
+		switch pod.Status.Phase {
+		case corev1.PodRunning:
+			if !started[pod.Name] {
+				started[pod.Name] = true
+				go func() { _, _ = podagent.Start(ctx, e.user, id) }()
+			}
+		case corev1.PodSucceeded:
+			if !finished[pod.Name] {
+				finished[pod.Name] = true
+				go func() {
+					// The agent may still be starting: finish only after it runs.
+					_ = wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+						t, _ := e.emu.Task(id)
+						return t.Status == clearml.StatusInProgress, nil
+					})
+					_ = podagent.Finish(ctx, e.user, id, 0)
+				}()
+			}
+		}
+	}
+	_, _ = factory.Core().V1().Pods().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: handle, UpdateFunc: func(_, o any) { handle(o) },
+	})
+	factory.Start(ctx.Done())
+}
+
+// task creates a task as a user would and enqueues it; spec may set the container and more.
+func (e *env) task(queue, name string, spec emulator.TaskSpec) string {
+	e.t.Helper()
+	spec.Name = name
+	if spec.Container == nil {
+		spec.Container = map[string]string{"image": "python:3.12"}
+	}
+	id := e.emu.CreateTask(spec)
+	_, err := e.emu.CreateQueue(queue)
+	assert.NilError(e.t, err)
+	assert.NilError(e.t, e.emu.Enqueue(id, queue))
+	return id
+}
+
+// waitFor polls cond until it holds or timeout passes; the failure prints describe().
+func (e *env) waitFor(timeout time.Duration, what string, cond func() bool, describe func() string) {
+	e.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		select {
+		case err := <-e.glueErrs:
+			e.t.Fatalf("while waiting for %s: %v", what, err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("timed out after %s waiting for %s: %s", timeout, what, describe())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (e *env) taskState(id string) emulator.Task {
+	t, _ := e.emu.Task(id)
+	return t
+}
+
+func (e *env) waitStatus(id, status string, timeout time.Duration) emulator.Task {
+	e.t.Helper()
+	e.waitFor(timeout, "task "+id+" "+status, func() bool { return e.taskState(id).Status == status }, func() string {
+		t := e.taskState(id)
+		return fmt.Sprintf("status %s (%s: %s), log %q", t.Status, t.StatusReason, t.StatusMessage, e.emu.TaskLog(id))
+	})
+	return e.taskState(id)
+}
+
+func (e *env) job(id string) (*batchv1.Job, error) {
+	return e.cs.BatchV1().Jobs(e.ns).Get(context.Background(), podtemplate.ObjectName(id), metav1.GetOptions{})
+}
+
+func (e *env) jobs() []batchv1.Job {
+	list, err := e.cs.BatchV1().Jobs(e.ns).List(context.Background(), metav1.ListOptions{LabelSelector: podtemplate.LabelTaskID})
+	assert.NilError(e.t, err)
+	return list.Items
+}
+
+func (e *env) waitJob(id string, timeout time.Duration) *batchv1.Job {
+	e.t.Helper()
+	var job *batchv1.Job
+	e.waitFor(timeout, "job of task "+id, func() bool {
+		var err error
+		job, err = e.job(id)
+		return err == nil
+	}, func() string {
+		t := e.taskState(id)
+		return fmt.Sprintf("task status %s (%s), log %q", t.Status, t.StatusReason, e.emu.TaskLog(id))
+	})
+	return job
+}
+
+func (e *env) waitNoJob(id string, timeout time.Duration) {
+	e.t.Helper()
+	e.waitFor(timeout, "job of task "+id+" gone", func() bool {
+		_, err := e.job(id)
+		return err != nil
+	}, func() string { return "job still there" })
+}
