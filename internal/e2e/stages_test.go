@@ -13,7 +13,7 @@ import (
 	"github.com/clearml-glue/clearml-glue/internal/localcluster"
 )
 
-// The kwok stages the other tests rely on do what testdata/stages.yaml says.
+// The kwok stages the other tests rely on do what ci/kwok-stages.yaml says.
 func TestStagesPlayPodFates(t *testing.T) {
 	cs, err := localcluster.Shared(t).Clientset()
 	assert.NilError(t, err)
