@@ -41,8 +41,10 @@ bench: tools ## Run the benchmarks (see docs/benchmarks.md)
 
 .PHONY: demo
 demo: tools ## Bring up the local control plane with simulated nodes and show it
-	ci/cluster.sh up 3
-	ci/cluster.sh down
+	@echo "demo: building .build/clearml-glue (the ClearML emulator) and .build/glue-demo"
+	@$(GO) build -o .build/clearml-glue ./cmd/clearml-glue
+	@$(GO) build -o .build/glue-demo ./cmd/glue-demo
+	@.build/glue-demo -emulator-bin .build/clearml-glue $(if $(filter-out 0,$(KEEP)),-keep)
 
 .PHONY: cluster-up
 cluster-up: tools ## Start the local control plane "glue-dev" and print its KUBECONFIG

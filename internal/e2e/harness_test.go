@@ -201,8 +201,30 @@ func (e *env) settings(pod string) config.Settings {
 	return config.Settings{
 		APIHost: e.emu.URL(), AccessKey: accessKey, SecretKey: secretKey, VerifyCert: true,
 		Namespace: e.ns, ConfigMap: objectName(e.manifestObject("ConfigMap")), PodName: pod,
-		LeaderElection: leader, LeaseName: "clearml-agent-leader", LogLevel: "debug", MaxParallelLaunches: 8,
+		LeaderElection: leader, LeaseName: e.deploymentEnv("GLUE_LEASE_NAME"), LogLevel: "debug", MaxParallelLaunches: 8,
 	}
+}
+
+// deploymentEnv returns the value the chart's Deployment gives the controller for name.
+func (e *env) deploymentEnv(name string) string {
+	e.t.Helper()
+	var d struct {
+		Spec struct {
+			Template struct {
+				Spec corev1.PodSpec `json:"spec"`
+			} `json:"template"`
+		} `json:"spec"`
+	}
+	data, err := yaml.Marshal(e.manifestObject("Deployment"))
+	assert.NilError(e.t, err)
+	assert.NilError(e.t, yaml.Unmarshal(data, &d))
+	for _, v := range d.Spec.Template.Spec.Containers[0].Env {
+		if v.Name == name {
+			return v.Value
+		}
+	}
+	e.t.Fatalf("the chart's Deployment sets no %s", name)
+	return ""
 }
 
 // startGlue runs a controller in-process as pod name; the returned stop ends it and waits.

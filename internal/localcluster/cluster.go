@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/util/retry"
 )
 
 // Tool binaries the cluster needs, all built by ci/build-tools.sh.
@@ -139,9 +140,17 @@ func (c *Cluster) AddNodes(ctx context.Context, prefix string, n, gpus int) erro
 			return fmt.Errorf("create node %s: %w", node.Name, err)
 		}
 		if err == nil {
-			// Status is ignored on create; kwok keeps what the status subresource holds.
-			created.Status = node.Status
-			if _, err := cs.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+			// Status is ignored on create; kwok may write it meanwhile, hence the conflict retry.
+			err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+				cur, err := cs.CoreV1().Nodes().Get(ctx, created.Name, metav1.GetOptions{})
+				if err != nil {
+					return err
+				}
+				cur.Status.Capacity, cur.Status.Allocatable = node.Status.Capacity, node.Status.Allocatable
+				_, err = cs.CoreV1().Nodes().UpdateStatus(ctx, cur, metav1.UpdateOptions{})
+				return err
+			})
+			if err != nil {
 				return fmt.Errorf("set capacity of node %s: %w", node.Name, err)
 			}
 		}

@@ -63,6 +63,7 @@ type Monitor struct {
 // taskState is what the monitor remembers of one task's object between events.
 type taskState struct {
 	lastPod    *corev1.Pod // last pod seen, kept after deletion to explain it
+	podEnded   *corev1.Pod // a Job's pod that failed or vanished before succeeding
 	seenLive   bool
 	pending    bool
 	lastMsg    string    // last pending message sent to ClearML (deduplication)
@@ -201,7 +202,11 @@ func (m *Monitor) onPod(obj any) {
 		return
 	}
 	m.mu.Lock()
-	m.stateLocked(taskID).lastPod = pod
+	st := m.stateLocked(taskID)
+	st.lastPod = pod
+	if !standalone(pod) && pod.Status.Phase == corev1.PodFailed {
+		st.podEnded = pod
+	}
 	m.mu.Unlock()
 	if standalone(pod) {
 		live := pod.Status.Phase == corev1.PodPending || pod.Status.Phase == corev1.PodRunning
@@ -221,7 +226,13 @@ func (m *Monitor) onPodDelete(obj any) {
 	}
 	taskID := pod.Labels[podtemplate.LabelTaskID]
 	m.mu.Lock()
-	m.stateLocked(taskID).lastPod = pod
+	st := m.stateLocked(taskID)
+	st.lastPod = pod
+	if !standalone(pod) && pod.Status.Phase != corev1.PodSucceeded {
+		// Judge the pod itself: the Job controller may replace a vanished pod, and a second
+		// agent must not run the task again.
+		st.podEnded = pod
+	}
 	m.mu.Unlock()
 	if standalone(pod) {
 		m.Tracker.observe(taskID, pod.Labels[podtemplate.LabelQueue], 0, false)
@@ -267,11 +278,19 @@ func (m *Monitor) sync(ctx context.Context, taskID string) error {
 		return m.gone(ctx, taskID, st)
 	}
 	if job != nil {
-		switch jobEnd(job) {
-		case batchv1.JobComplete:
+		m.mu.Lock()
+		ended := st.podEnded
+		if ended != nil {
+			st.lastPod = ended
+		}
+		m.mu.Unlock()
+		switch {
+		case jobEnd(job) == batchv1.JobComplete:
 			m.finish(taskID, st)
 			return nil
-		case batchv1.JobFailed:
+		case ended != nil:
+			return m.terminated(ctx, taskID, st, job, podEnd(ended))
+		case jobEnd(job) == batchv1.JobFailed:
 			return m.terminated(ctx, taskID, st, job, "Job failed: "+jobFailure(job))
 		}
 	}
@@ -387,6 +406,12 @@ func (m *Monitor) terminated(ctx context.Context, taskID string, st *taskState, 
 				return err
 			}
 			m.event(obj, corev1.EventTypeWarning, "TaskFailed", reason)
+			if job, ok := obj.(*batchv1.Job); ok && jobEnd(job) == "" {
+				// The task is failed: no replacement pod may run it again.
+				if err := m.deleteObject(ctx, taskID, st, job); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	m.mu.Lock()
@@ -613,6 +638,14 @@ func jobEnd(job *batchv1.Job) batchv1.JobConditionType {
 		}
 	}
 	return ""
+}
+
+// podEnd says how a Job's pod ended early.
+func podEnd(pod *corev1.Pod) string {
+	if pod.DeletionTimestamp != nil || pod.Status.Phase != corev1.PodFailed {
+		return "pod " + pod.Name + " deleted before the task finished"
+	}
+	return "pod " + pod.Name + " failed"
 }
 
 func jobFailure(job *batchv1.Job) string {

@@ -324,12 +324,14 @@ func (s *Scheduler) launch(ctx context.Context, snap *Snapshot, queueID, taskID 
 		return
 	}
 	if !inPending {
+		// The property first: a glue killed after the pending push finds the origin queue there
+		// (one killed before the push finds the task by its execution.queue, see Recover).
+		s.setQueueProperty(ctx, taskID, name, log)
 		if err := s.opts.Ops.EnqueuePending(ctx, taskID, "k8s glue: from queue "+name, false); err != nil {
 			log.Warn("could not push task to the pending queue", "err", err)
 			s.giveBack(ctx, taskID, queueID, "pending queue unavailable")
 			return
 		}
-		s.setQueueProperty(ctx, taskID, name, log)
 	}
 	obj, err := snap.Builder.Build(name, podtemplate.Input{Task: task, QueueID: queueID, QueueName: name})
 	if err != nil {

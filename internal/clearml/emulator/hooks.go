@@ -242,6 +242,19 @@ func (s *Server) Task(id string) (Task, bool) {
 	return t.clone(), true
 }
 
+// Tasks returns copies of all tasks, in creation order.
+func (s *Server) Tasks() []Task {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Task, 0, len(s.taskOrder))
+	for _, id := range s.taskOrder {
+		if t, ok := s.tasks[id]; ok {
+			out = append(out, t.clone())
+		}
+	}
+	return out
+}
+
 // SetTaskStatus forces a task's status (no queue side effects), to set up a test.
 func (s *Server) SetTaskStatus(id, status string) error {
 	s.mu.Lock()

@@ -1,0 +1,626 @@
+package benchmarks
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/release"
+	authv1 "k8s.io/api/authentication/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/yaml"
+
+	"github.com/clearml-glue/clearml-glue/internal/clearml"
+	"github.com/clearml-glue/clearml-glue/internal/clearml/emulator"
+	"github.com/clearml-glue/clearml-glue/internal/config"
+	"github.com/clearml-glue/clearml-glue/internal/controller"
+	"github.com/clearml-glue/clearml-glue/internal/localcluster"
+	"github.com/clearml-glue/clearml-glue/internal/metrics"
+	"github.com/clearml-glue/clearml-glue/internal/podtemplate"
+)
+
+const (
+	accessKey   = "BENCH-ACCESS-KEY"
+	secretKey   = "bench-secret-key-never-logged"
+	releaseName = "clearml-agent"
+	// parallelism is the glue's default GLUE_MAX_PARALLEL_LAUNCHES, also used for the limit.
+	parallelism = 8
+)
+
+// world is one benchmark's setup: a namespace with the chart installed, the ClearML emulator
+// behind a recording handler, and the glue config the chart rendered (to build the same Jobs).
+type world struct {
+	tb      testing.TB
+	ns      string
+	admin   *rest.Config
+	cs      kubernetes.Interface
+	emu     *emulator.Server
+	api     *apiRecorder
+	url     string
+	user    *clearml.Client
+	rel     *release.Release
+	cfgName string
+	builder *podtemplate.Builder
+}
+
+// newWorld installs the chart with values (YAML, deep-merged over the benchmark defaults: task
+// pods held running until deleted) in a fresh namespace. queues are created in the emulator.
+func newWorld(tb testing.TB, values string, queues ...string) *world {
+	tb.Helper()
+	cluster := localcluster.Shared(tb)
+	cs, err := cluster.Clientset()
+	must(tb, err)
+	w := &world{tb: tb, admin: cluster.RESTConfig(), cs: cs}
+	w.ns = newNamespace(tb, cs, "bench")
+
+	w.emu = emulator.New(emulator.Options{AccessKey: accessKey, SecretKey: secretKey})
+	w.api = &apiRecorder{next: w.emu, calls: map[string]int{}, pulled: map[string]time.Time{}}
+	srv := httptest.NewServer(w.api)
+	tb.Cleanup(srv.Close)
+	w.url = srv.URL
+	w.user, err = clearml.New(clearml.Config{APIHost: w.url, AccessKey: accessKey, SecretKey: secretKey, WorkerHeader: "bench-user"})
+	must(tb, err)
+	for _, q := range queues {
+		_, err := w.emu.CreateQueue(q)
+		must(tb, err)
+	}
+
+	vals := map[string]any{}
+	base := fmt.Sprintf(`
+clearml:
+  agentk8sglueKey: %q
+  agentk8sglueSecret: %q
+agentk8sglue:
+  apiServerUrlReference: %q
+  createQueues: true
+  basePodTemplate:
+    labels: {e2e.glue/behavior: hold}
+`, accessKey, secretKey, w.url)
+	must(tb, yaml.Unmarshal([]byte(base), &vals))
+	extra := map[string]any{}
+	must(tb, yaml.Unmarshal([]byte(values), &extra))
+	vals = mergeValues(vals, extra)
+
+	helm, err := cluster.Helm(w.ns, func(string, ...any) {})
+	must(tb, err)
+	root, err := localcluster.RepoRoot()
+	must(tb, err)
+	ch, err := loader.Load(filepath.Join(root, "charts", "clearml-agent"))
+	must(tb, err)
+	in := action.NewInstall(helm)
+	in.ReleaseName, in.Namespace, in.Timeout = releaseName, w.ns, time.Minute
+	w.rel, err = in.RunWithContext(context.Background(), ch, vals)
+	must(tb, err)
+
+	w.cfgName = w.manifestName("ConfigMap")
+	cm, err := cs.CoreV1().ConfigMaps(w.ns).Get(context.Background(), w.cfgName, metav1.GetOptions{})
+	must(tb, err)
+	f, err := config.Parse([]byte(cm.Data[config.FileKey]), "configmap")
+	must(tb, err)
+	w.builder, err = podtemplate.NewBuilder(f)
+	must(tb, err)
+	return w
+}
+
+func newNamespace(tb testing.TB, cs kubernetes.Interface, prefix string) string {
+	tb.Helper()
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	ns := prefix + "-" + hex.EncodeToString(b)
+	_, err := cs.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+	must(tb, err)
+	tb.Cleanup(func() { _ = cs.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+	return ns
+}
+
+func must(tb testing.TB, err error) {
+	tb.Helper()
+	if err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// mergeValues deep-merges b over a, as helm does with -f files.
+func mergeValues(a, b map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		if bm, ok := v.(map[string]any); ok {
+			if am, ok := out[k].(map[string]any); ok {
+				out[k] = mergeValues(am, bm)
+				continue
+			}
+		}
+		out[k] = v
+	}
+	return out
+}
+
+func (w *world) manifestName(kind string) string {
+	for _, doc := range strings.Split(w.rel.Manifest, "\n---") {
+		m := map[string]any{}
+		if yaml.Unmarshal([]byte(doc), &m) == nil && m["kind"] == kind {
+			return m["metadata"].(map[string]any)["name"].(string)
+		}
+	}
+	w.tb.Fatalf("release has no %s", kind)
+	return ""
+}
+
+// serviceAccountConfig is a client config with a token of the chart's ServiceAccount, so the glue
+// runs with the chart's RBAC. qps/burst 0 keep client-go's defaults (5/10), which is what the
+// shipped binary gets from rest.InClusterConfig; the admin config has 1000/2000.
+func (w *world) serviceAccountConfig(qps float32, burst int) *rest.Config {
+	w.tb.Helper()
+	sa := w.manifestName("ServiceAccount")
+	tr, err := w.cs.CoreV1().ServiceAccounts(w.ns).CreateToken(context.Background(), sa,
+		&authv1.TokenRequest{Spec: authv1.TokenRequestSpec{ExpirationSeconds: new(int64(3600))}}, metav1.CreateOptions{})
+	must(w.tb, err)
+	cfg := rest.AnonymousClientConfig(w.admin)
+	cfg.BearerToken = tr.Status.Token
+	cfg.QPS, cfg.Burst, cfg.RateLimiter = qps, burst, nil
+	return cfg
+}
+
+// glueProc is a controller running in-process as the chart's Deployment would run it.
+type glueProc struct {
+	kube    *kubeRecorder
+	started time.Time
+	serving chan struct{}
+	servedAt time.Time
+	stop    func()
+	errc    chan error
+}
+
+// startGlue runs controller.Run with the chart's ServiceAccount; qps/burst as serviceAccountConfig.
+func (w *world) startGlue(pod string, qps float32, burst int) *glueProc {
+	w.tb.Helper()
+	cfg := w.serviceAccountConfig(qps, burst)
+	g := &glueProc{kube: newKubeRecorder(), serving: make(chan struct{}), errc: make(chan error, 1)}
+	cfg.Wrap(g.kube.wrap)
+	settings := config.Settings{
+		APIHost: w.url, AccessKey: accessKey, SecretKey: secretKey, VerifyCert: true,
+		Namespace: w.ns, ConfigMap: w.cfgName, PodName: pod, LeaseName: "clearml-agent-leader",
+		LogLevel: "info", MaxParallelLaunches: parallelism,
+	}
+	var once sync.Once
+	h := &servingHandler{signal: func() { once.Do(func() { g.servedAt = time.Now(); close(g.serving) }) },
+		out: slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	g.started = time.Now()
+	go func() {
+		defer close(done)
+		err := controller.Run(ctx, controller.Options{Settings: settings, RESTConfig: cfg, Logger: slog.New(h), Probes: &metrics.Probes{}})
+		if err != nil && ctx.Err() == nil {
+			g.errc <- fmt.Errorf("glue %s: %w", pod, err)
+		}
+	}()
+	var stopOnce sync.Once
+	g.stop = func() { stopOnce.Do(func() { cancel(); <-done }) }
+	w.tb.Cleanup(g.stop)
+	return g
+}
+
+// waitServing waits for the glue's "serving" log line (readiness: caches synced, reconciled).
+func (g *glueProc) waitServing(tb testing.TB, timeout time.Duration) time.Duration {
+	tb.Helper()
+	select {
+	case <-g.serving:
+		return g.servedAt.Sub(g.started)
+	case err := <-g.errc:
+		tb.Fatal(err)
+	case <-time.After(timeout):
+		tb.Fatalf("glue not serving after %s", timeout)
+	}
+	return 0
+}
+
+// servingHandler signals the controller's "serving" line and prints warnings and errors.
+type servingHandler struct {
+	signal func()
+	out    slog.Handler
+}
+
+func (h *servingHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
+func (h *servingHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == "serving" {
+		h.signal()
+	}
+	if r.Level >= slog.LevelWarn {
+		return h.out.Handle(ctx, r)
+	}
+	return nil
+}
+func (h *servingHandler) WithAttrs(a []slog.Attr) slog.Handler {
+	return &servingHandler{signal: h.signal, out: h.out.WithAttrs(a)}
+}
+func (h *servingHandler) WithGroup(n string) slog.Handler {
+	return &servingHandler{signal: h.signal, out: h.out.WithGroup(n)}
+}
+
+// apiRecorder sits in front of the emulator: it counts calls per endpoint and notes when
+// queues.get_next_task handed out each task (the moment its response was written).
+type apiRecorder struct {
+	next      http.Handler
+	mu        sync.Mutex
+	calls     map[string]int
+	pulled    map[string]time.Time
+	firstPull time.Time
+}
+
+func (a *apiRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	name := path.Base(r.URL.Path)
+	a.mu.Lock()
+	a.calls[name]++
+	a.mu.Unlock()
+	if name != "queues.get_next_task" {
+		a.next.ServeHTTP(w, r)
+		return
+	}
+	bw := &bodyCopy{ResponseWriter: w}
+	a.next.ServeHTTP(bw, r)
+	now := time.Now()
+	var env struct {
+		Data struct {
+			Entry *struct {
+				Task string `json:"task"`
+			} `json:"entry"`
+		} `json:"data"`
+	}
+	if json.Unmarshal(bw.buf.Bytes(), &env) == nil && env.Data.Entry != nil && env.Data.Entry.Task != "" {
+		a.mu.Lock()
+		a.pulled[env.Data.Entry.Task] = now
+		if a.firstPull.IsZero() {
+			a.firstPull = now
+		}
+		a.mu.Unlock()
+	}
+}
+
+// total returns the number of calls since the last reset, and resets when asked.
+func (a *apiRecorder) snapshot(reset bool) map[string]int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := map[string]int{}
+	for k, v := range a.calls {
+		out[k] = v
+	}
+	if reset {
+		clear(a.calls)
+	}
+	return out
+}
+
+func (a *apiRecorder) pulledAt(task string) (time.Time, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	t, ok := a.pulled[task]
+	return t, ok
+}
+
+type bodyCopy struct {
+	http.ResponseWriter
+	buf bytes.Buffer
+}
+
+func (b *bodyCopy) Write(p []byte) (int, error) {
+	b.buf.Write(p)
+	return b.ResponseWriter.Write(p)
+}
+
+// kubeRecorder wraps the glue's rest.Config transport (rest.Config.WrapTransport): it counts
+// requests by verb and resource (LIST vs WATCH vs GET) and notes when each Job create returned.
+type kubeRecorder struct {
+	mu         sync.Mutex
+	verbs      map[string]int // "LIST pods", "WATCH jobs", "CREATE jobs", ...
+	created    map[string]time.Time
+	lastCreate time.Time
+}
+
+func newKubeRecorder() *kubeRecorder {
+	return &kubeRecorder{verbs: map[string]int{}, created: map[string]time.Time{}}
+}
+
+func (k *kubeRecorder) wrap(rt http.RoundTripper) http.RoundTripper {
+	return roundTripper(func(r *http.Request) (*http.Response, error) {
+		verb, resource := classify(r)
+		resp, err := rt.RoundTrip(r)
+		now := time.Now()
+		k.mu.Lock()
+		k.verbs[verb+" "+resource]++
+		k.mu.Unlock()
+		if err != nil || verb != "CREATE" || resource != "jobs" || resp.StatusCode != http.StatusCreated {
+			return resp, err
+		}
+		body, rerr := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		// The clientset may speak protobuf: decode with the scheme's universal deserializer.
+		obj, _, derr := scheme.Codecs.UniversalDeserializer().Decode(body, nil, nil)
+		if job, ok := obj.(*batchv1.Job); rerr == nil && derr == nil && ok {
+			k.mu.Lock()
+			k.created[job.Name] = now
+			if now.After(k.lastCreate) {
+				k.lastCreate = now
+			}
+			k.mu.Unlock()
+		}
+		return resp, err
+	})
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// classify names a Kubernetes request: LIST (collection GET), WATCH, GET, CREATE, UPDATE, ...
+func classify(r *http.Request) (verb, resource string) {
+	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	var rest []string
+	switch {
+	case len(parts) >= 3 && parts[0] == "api":
+		rest = parts[2:]
+	case len(parts) >= 4 && parts[0] == "apis":
+		rest = parts[3:]
+	default:
+		return r.Method, r.URL.Path
+	}
+	if len(rest) >= 3 && rest[0] == "namespaces" {
+		rest = rest[2:]
+	}
+	resource = rest[0]
+	named := len(rest) > 1
+	switch r.Method {
+	case http.MethodGet:
+		switch {
+		case r.URL.Query().Get("watch") == "true" || r.URL.Query().Get("watch") == "1":
+			verb = "WATCH"
+		case named:
+			verb = "GET"
+		default:
+			verb = "LIST"
+		}
+	case http.MethodPost:
+		verb = "CREATE"
+	case http.MethodPut:
+		verb = "UPDATE"
+	case http.MethodPatch:
+		verb = "PATCH"
+	case http.MethodDelete:
+		verb = "DELETE"
+	default:
+		verb = r.Method
+	}
+	return verb, resource
+}
+
+func (k *kubeRecorder) createdAt(job string) (time.Time, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	t, ok := k.created[job]
+	return t, ok
+}
+
+func (k *kubeRecorder) createdCount() (int, time.Time) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return len(k.created), k.lastCreate
+}
+
+func (k *kubeRecorder) snapshot(reset bool) map[string]int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	out := map[string]int{}
+	for key, v := range k.verbs {
+		out[key] = v
+	}
+	if reset {
+		clear(k.verbs)
+	}
+	return out
+}
+
+// newTasks creates n tasks as a user would, enqueued round-robin over queues.
+func (w *world) newTasks(n int, queues []string) []string {
+	w.tb.Helper()
+	ids := make([]string, n)
+	for i := range n {
+		ids[i] = w.emu.CreateTask(emulator.TaskSpec{Name: fmt.Sprintf("bench task %d", i), Container: map[string]string{"image": "python:3.12"}})
+		must(w.tb, w.emu.Enqueue(ids[i], queues[i%len(queues)]))
+	}
+	return ids
+}
+
+// buildJobs builds the Jobs the glue would create for tasks (read as the glue reads them),
+// in namespace ns, for the limit measurement and the heap fixture.
+func (w *world) buildJobs(ids []string, queueOf func(i int) string, ns string) []*batchv1.Job {
+	w.tb.Helper()
+	jobs := make([]*batchv1.Job, 0, len(ids))
+	for start := 0; start < len(ids); start += 500 {
+		batch := ids[start:min(start+500, len(ids))]
+		var out struct {
+			Tasks []map[string]any `json:"tasks"`
+		}
+		must(w.tb, w.user.Call(context.Background(), "tasks.get_all", clearml.TasksGetAllRequest{ID: batch}, &out))
+		byID := map[string]map[string]any{}
+		for _, t := range out.Tasks {
+			byID[t["id"].(string)] = t
+		}
+		for i, id := range batch {
+			q := queueOf(start + i)
+			obj, err := w.builder.Build(q, podtemplate.Input{Task: byID[id], QueueID: w.emu.QueueID(q), QueueName: q})
+			must(w.tb, err)
+			job := obj.(*batchv1.Job)
+			job.Namespace = ns
+			jobs = append(jobs, job)
+		}
+	}
+	return jobs
+}
+
+// createJobs creates jobs with parallel workers through cs and returns the wall time.
+func createJobs(tb testing.TB, cs kubernetes.Interface, jobs []*batchv1.Job, workers int) time.Duration {
+	tb.Helper()
+	next := make(chan *batchv1.Job)
+	errs := make(chan error, workers)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range workers {
+		wg.Go(func() {
+			for j := range next {
+				if _, err := cs.BatchV1().Jobs(j.Namespace).Create(context.Background(), j, metav1.CreateOptions{}); err != nil {
+					select {
+					case errs <- err:
+					default:
+					}
+				}
+			}
+		})
+	}
+	for _, j := range jobs {
+		next <- j
+	}
+	close(next)
+	wg.Wait()
+	d := time.Since(start)
+	select {
+	case err := <-errs:
+		tb.Fatal(err)
+	default:
+	}
+	return d
+}
+
+// drain deletes every Job (and so Pod) in ns and waits until no pod is left, so the next
+// measurement runs on a quiet cluster.
+func drain(tb testing.TB, cs kubernetes.Interface, ns string) {
+	tb.Helper()
+	ctx := context.Background()
+	bg := metav1.DeletePropagationBackground
+	must(tb, cs.BatchV1().Jobs(ns).DeleteCollection(ctx, metav1.DeleteOptions{PropagationPolicy: &bg}, metav1.ListOptions{}))
+	must(tb, cs.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: new(int64(0))}, metav1.ListOptions{}))
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{ResourceVersion: "0"})
+		if err == nil && len(pods.Items) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Logf("drain %s: pods still present after 3m", ns)
+			return
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// countRunning returns how many pods of ns run.
+func countRunning(cs kubernetes.Interface, ns string) (int, error) {
+	pods, err := cs.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{ResourceVersion: "0"})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, p := range pods.Items {
+		if p.Status.Phase == corev1.PodRunning {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// heapInUse returns the process heap in use after two collections.
+func heapInUse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
+}
+
+// quantile returns the q-quantile (nearest rank) of xs.
+func quantile(xs []float64, q float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	sort.Float64s(s)
+	i := int(q*float64(len(s))+0.999999) - 1
+	return s[max(0, min(i, len(s)-1))]
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func newSpec(i int) emulator.TaskSpec {
+	return emulator.TaskSpec{Name: fmt.Sprintf("bench task %d", i), Container: map[string]string{"image": "python:3.12"}}
+}
+
+// addNodes adds kwok nodes (1,000 pods each) named <prefix>-<i>, retrying the status update
+// that kwok may race with (localcluster.AddNodes does not retry it).
+func addNodes(tb testing.TB, cs kubernetes.Interface, prefix string, n int) {
+	tb.Helper()
+	ctx := context.Background()
+	capacity := corev1.ResourceList{
+		corev1.ResourceCPU: resource.MustParse("32"), corev1.ResourceMemory: resource.MustParse("256Gi"),
+		corev1.ResourcePods: resource.MustParse("1000"),
+	}
+	for i := range n {
+		name := fmt.Sprintf("%s-%d", prefix, i)
+		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name,
+			Annotations: map[string]string{"kwok.x-k8s.io/node": "fake"},
+			Labels:      map[string]string{"type": "kwok", "kubernetes.io/hostname": name}}}
+		if _, err := cs.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			tb.Fatal(err)
+		}
+		must(tb, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			cur, err := cs.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			cur.Status.Capacity, cur.Status.Allocatable = capacity, capacity
+			_, err = cs.CoreV1().Nodes().UpdateStatus(ctx, cur, metav1.UpdateOptions{})
+			return err
+		}))
+	}
+}
