@@ -21,7 +21,7 @@ agentk8sglue:
   queues:
     cpu-queue:
       templateOverrides:
-        annotations: {e2e.glue/run-ms: "300"}
+        annotations: {e2e.glue/run-ms: "300ms"}
 `)
 	e.startGlue("glue-0")
 	id := e.task("cpu-queue", "Train ResNet", emulator.TaskSpec{})

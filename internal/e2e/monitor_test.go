@@ -196,7 +196,7 @@ agentk8sglue:
   queues:
     first:
       templateOverrides:
-        annotations: {e2e.glue/run-ms: "200"}
+        annotations: {e2e.glue/run-ms: "200ms"}
 `)
 	jobs := e.recordJobs()
 	e.startGlue("glue-0")
@@ -212,7 +212,7 @@ agentk8sglue:
   queues:
     second:
       templateOverrides:
-        annotations: {e2e.glue/run-ms: "200"}
+        annotations: {e2e.glue/run-ms: "200ms"}
 `)
 	upgraded := time.Now()
 	e.waitJob(b, 10*time.Second)

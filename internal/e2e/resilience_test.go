@@ -33,7 +33,7 @@ agentk8sglue:
   queues:
     work:
       templateOverrides:
-        annotations: {e2e.glue/run-ms: "200"}
+        annotations: {e2e.glue/run-ms: "200ms"}
 `)
 	jobs := e.recordJobs()
 	e.startGlue("glue-0")
@@ -74,7 +74,7 @@ agentk8sglue:
   queues:
     work:
       templateOverrides:
-        annotations: {e2e.glue/run-ms: "200"}
+        annotations: {e2e.glue/run-ms: "200ms"}
 `)
 	jobs := e.recordJobs()
 	cfg := e.serviceAccountConfig()
@@ -176,7 +176,7 @@ agentk8sglue:
   queues:
     work:
       templateOverrides:
-        annotations: {e2e.glue/run-ms: "200"}
+        annotations: {e2e.glue/run-ms: "200ms"}
 `)
 	jobs := e.recordJobs()
 	// Slow ClearML calls widen the window in which a launch is half done.
@@ -263,7 +263,7 @@ agentk8sglue:
   queues:
     work:
       templateOverrides:
-        annotations: {e2e.glue/run-ms: "200"}
+        annotations: {e2e.glue/run-ms: "200ms"}
 `)
 	jobs := e.recordJobs()
 	stopA := e.startGlue("glue-a")

@@ -117,7 +117,7 @@ func TestThreeQueuesWithOwnTemplatesServedInPriorityOrder(t *testing.T) {
 agentk8sglue:
   maxPods: 1
   basePodTemplate:
-    annotations: {e2e.glue/run-ms: "200"}
+    annotations: {e2e.glue/run-ms: "200ms"}
   queues:
     urgent:
       priority: 10
@@ -166,7 +166,7 @@ func TestMaxPodsPerQueueAndGlobalNeverExceededAndNoQueueReordered(t *testing.T) 
 agentk8sglue:
   maxPods: 3
   basePodTemplate:
-    annotations: {e2e.glue/run-ms: "1500"}
+    annotations: {e2e.glue/run-ms: "1500ms"}
   queues:
     limited:
       priority: 10

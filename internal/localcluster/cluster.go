@@ -55,7 +55,22 @@ type Cluster struct {
 
 // Start brings a cluster up and waits until its nodes are Ready. A watchdog process deletes the
 // cluster if this process dies without calling Stop (a test timeout panic, SIGKILL of go test).
+//
+// kwokctl picks free ports by probing, so two clusters created at the same moment can collide;
+// a cluster with a generated name that fails to start is therefore tried once more.
 func Start(ctx context.Context, opts Options) (*Cluster, error) {
+	generated := opts.Name == ""
+	c, err := start(ctx, opts)
+	if err != nil && generated && ctx.Err() == nil {
+		if opts.Logf != nil {
+			opts.Logf("cluster start failed, trying once more: %v", err)
+		}
+		return start(ctx, opts)
+	}
+	return c, err
+}
+
+func start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err := opts.defaults(); err != nil {
 		return nil, err
 	}
