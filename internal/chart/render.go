@@ -186,7 +186,7 @@ func userValues(files, set []string) (map[string]any, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", f, err)
 		}
-		vals = mergeMaps(vals, m.AsMap())
+		vals = MergeValues(vals, m.AsMap())
 	}
 	for _, s := range set {
 		if err := strvals.ParseInto(s, vals); err != nil {
@@ -196,8 +196,9 @@ func userValues(files, set []string) (map[string]any, error) {
 	return vals, nil
 }
 
-// mergeMaps merges b into a copy of a, b winning; nested maps merge, everything else is replaced.
-func mergeMaps(a, b map[string]any) map[string]any {
+// MergeValues merges b into a copy of a, b winning, as helm does with several -f files: nested
+// maps merge, everything else is replaced.
+func MergeValues(a, b map[string]any) map[string]any {
 	out := make(map[string]any, len(a))
 	for k, v := range a {
 		out[k] = v
@@ -205,11 +206,30 @@ func mergeMaps(a, b map[string]any) map[string]any {
 	for k, v := range b {
 		if bm, ok := v.(map[string]any); ok {
 			if am, ok := out[k].(map[string]any); ok {
-				out[k] = mergeMaps(am, bm)
+				out[k] = MergeValues(am, bm)
 				continue
 			}
 		}
 		out[k] = v
 	}
 	return out
+}
+
+// ManifestObject returns the first object of kind in a release manifest (documents separated by
+// "---"), as a map.
+func ManifestObject(manifest, kind string) (map[string]any, bool) {
+	for _, doc := range strings.Split(manifest, "\n---") {
+		m := map[string]any{}
+		if yaml.Unmarshal([]byte(doc), &m) == nil && m["kind"] == kind {
+			return m, true
+		}
+	}
+	return nil, false
+}
+
+// ObjectName is metadata.name of an object returned by ManifestObject.
+func ObjectName(obj map[string]any) string {
+	meta, _ := obj["metadata"].(map[string]any)
+	name, _ := meta["name"].(string)
+	return name
 }

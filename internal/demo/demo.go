@@ -17,16 +17,12 @@ import (
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/release"
-	authv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/yaml"
 
+	"github.com/clearml-glue/clearml-glue/internal/chart"
 	"github.com/clearml-glue/clearml-glue/internal/clearml"
 	"github.com/clearml-glue/clearml-glue/internal/clearml/podagent"
 	"github.com/clearml-glue/clearml-glue/internal/config"
@@ -234,7 +230,7 @@ func Run(ctx context.Context, o Options) (err error) {
 
 	// 4. The controller, in-process, as the chart's ServiceAccount.
 	sa, configMap := manifestName(rel0, "ServiceAccount"), manifestName(rel0, "ConfigMap")
-	saConfig, err := serviceAccountConfig(ctx, cs, cluster.RESTConfig(), sa)
+	saConfig, err := cluster.ServiceAccountConfig(ctx, namespace, sa, 24*time.Hour)
 	if err != nil {
 		return interrupted(ctx, err)
 	}
@@ -253,7 +249,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	// The clearml-agent inside task pods, simulated; and the progress tracker.
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	teardown = append(teardown, func() error { stopWatch(); return nil })
-	startPodAgents(watchCtx, cs, user)
+	podagent.Simulate(watchCtx, cs, namespace, user)
 	tr, err := newTracker(watchCtx, cs, namespace, user)
 	if err != nil {
 		return err
@@ -442,27 +438,8 @@ func queueNames(values map[string]any) []string {
 
 // manifestName is the name of the release's first object of kind.
 func manifestName(rel *release.Release, kind string) string {
-	for _, doc := range strings.Split(rel.Manifest, "\n---") {
-		m := map[string]any{}
-		if yaml.Unmarshal([]byte(doc), &m) == nil && m["kind"] == kind {
-			name, _ := lookup(m, "metadata", "name").(string)
-			return name
-		}
-	}
-	return ""
-}
-
-// serviceAccountConfig is a client config with a token of the chart's ServiceAccount
-// (TokenRequest), so the controller has exactly the rights the chart's RBAC grants.
-func serviceAccountConfig(ctx context.Context, cs kubernetes.Interface, admin *rest.Config, sa string) (*rest.Config, error) {
-	tr, err := cs.CoreV1().ServiceAccounts(namespace).CreateToken(ctx, sa,
-		&authv1.TokenRequest{Spec: authv1.TokenRequestSpec{ExpirationSeconds: new(int64(24 * 3600))}}, metav1.CreateOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("token of ServiceAccount %s/%s: %w", namespace, sa, err)
-	}
-	cfg := rest.AnonymousClientConfig(admin)
-	cfg.BearerToken = tr.Status.Token
-	return cfg, nil
+	obj, _ := chart.ManifestObject(rel.Manifest, kind)
+	return chart.ObjectName(obj)
 }
 
 // startController runs controller.Run in a goroutine, logging to logFile. stop cancels it and
@@ -504,47 +481,6 @@ func startController(cfg *rest.Config, s config.Settings, logFile string) (stop 
 		return nil
 	}
 	return stop, ch, nil
-}
-
-// startPodAgents plays the clearml-agent inside task pods: when a pod runs, the agent dequeues
-// its task (in_progress); when the pod succeeds, the task completes.
-func startPodAgents(ctx context.Context, cs kubernetes.Interface, user *clearml.Client) {
-	factory := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace(namespace),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = "clearml-task-id" }))
-	var mu sync.Mutex
-	started, finished := map[string]bool{}, map[string]bool{}
-	handle := func(obj any) {
-		pod, ok := obj.(*corev1.Pod)
-		if !ok {
-			return
-		}
-		id := pod.Labels["clearml-task-id"]
-		mu.Lock()
-		defer mu.Unlock()
-		switch pod.Status.Phase {
-		case corev1.PodRunning:
-			if !started[pod.Name] {
-				started[pod.Name] = true
-				go func() { _, _ = podagent.Start(ctx, user, id) }()
-			}
-		case corev1.PodSucceeded:
-			if !finished[pod.Name] {
-				finished[pod.Name] = true
-				go func() {
-					// The agent may still be starting: finish only after it runs.
-					_ = wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 20*time.Second, true, func(ctx context.Context) (bool, error) {
-						t, err := user.TasksGetByID(ctx, id)
-						return err == nil && t.Status == clearml.StatusInProgress, nil
-					})
-					_ = podagent.Finish(ctx, user, id, 0)
-				}()
-			}
-		}
-	}
-	_, _ = factory.Core().V1().Pods().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: handle, UpdateFunc: func(_, o any) { handle(o) },
-	})
-	factory.Start(ctx.Done())
 }
 
 // waitQueues waits until the glue created every queue on the ClearML server.

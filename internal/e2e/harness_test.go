@@ -18,17 +18,14 @@ import (
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/release"
-	authv1 "k8s.io/api/authentication/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/yaml"
 
+	"github.com/clearml-glue/clearml-glue/internal/chart"
 	"github.com/clearml-glue/clearml-glue/internal/clearml"
 	"github.com/clearml-glue/clearml-glue/internal/clearml/emulator"
 	"github.com/clearml-glue/clearml-glue/internal/clearml/podagent"
@@ -91,7 +88,7 @@ agentk8sglue:
   createQueues: true
 `, accessKey, secretKey, e.emu.URL())
 	assert.NilError(t, yaml.Unmarshal([]byte(base), &e.values))
-	e.values = mergeValues(e.values, parseValues(t, values))
+	e.values = chart.MergeValues(e.values, parseValues(t, values))
 
 	e.helm, err = cluster.Helm(e.ns, func(string, ...any) {})
 	assert.NilError(t, err)
@@ -117,24 +114,6 @@ func parseValues(t *testing.T, s string) map[string]any {
 	return m
 }
 
-// mergeValues deep-merges b over a, as helm does with -f files.
-func mergeValues(a, b map[string]any) map[string]any {
-	out := map[string]any{}
-	for k, v := range a {
-		out[k] = v
-	}
-	for k, v := range b {
-		if bm, ok := v.(map[string]any); ok {
-			if am, ok := out[k].(map[string]any); ok {
-				out[k] = mergeValues(am, bm)
-				continue
-			}
-		}
-		out[k] = v
-	}
-	return out
-}
-
 func chartDir(t *testing.T) string {
 	root, err := localcluster.RepoRoot()
 	assert.NilError(t, err)
@@ -157,7 +136,7 @@ func (e *env) upgrade(values string) {
 	e.t.Helper()
 	ch, err := loader.Load(chartDir(e.t))
 	assert.NilError(e.t, err)
-	e.values = mergeValues(e.values, parseValues(e.t, values))
+	e.values = chart.MergeValues(e.values, parseValues(e.t, values))
 	up := action.NewUpgrade(e.helm)
 	up.Namespace, up.Timeout = e.ns, time.Minute
 	e.rel, err = up.RunWithContext(context.Background(), releaseName, ch, e.values)
@@ -167,28 +146,21 @@ func (e *env) upgrade(values string) {
 // manifestObject finds the rendered object of kind in the release (the first one).
 func (e *env) manifestObject(kind string) map[string]any {
 	e.t.Helper()
-	for _, doc := range strings.Split(e.rel.Manifest, "\n---") {
-		m := map[string]any{}
-		if yaml.Unmarshal([]byte(doc), &m) == nil && m["kind"] == kind {
-			return m
-		}
+	obj, ok := chart.ManifestObject(e.rel.Manifest, kind)
+	if !ok {
+		e.t.Fatalf("release has no %s", kind)
 	}
-	e.t.Fatalf("release has no %s", kind)
-	return nil
+	return obj
 }
 
-func objectName(m map[string]any) string { return m["metadata"].(map[string]any)["name"].(string) }
+func objectName(m map[string]any) string { return chart.ObjectName(m) }
 
 // serviceAccountConfig is a client config with a token of the chart's ServiceAccount, so the
 // glue runs with exactly the rights the chart's RBAC grants.
 func (e *env) serviceAccountConfig() *rest.Config {
 	e.t.Helper()
-	sa := objectName(e.manifestObject("ServiceAccount"))
-	tr, err := e.cs.CoreV1().ServiceAccounts(e.ns).CreateToken(context.Background(), sa,
-		&authv1.TokenRequest{Spec: authv1.TokenRequestSpec{ExpirationSeconds: new(int64(3600))}}, metav1.CreateOptions{})
+	cfg, err := localcluster.Shared(e.t).ServiceAccountConfig(context.Background(), e.ns, objectName(e.manifestObject("ServiceAccount")), time.Hour)
 	assert.NilError(e.t, err)
-	cfg := rest.AnonymousClientConfig(e.admin)
-	cfg.BearerToken = tr.Status.Token
 	return cfg
 }
 
@@ -264,48 +236,11 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 var _ io.Writer = testWriter{}
 
-// startPodAgents plays the clearml-agent inside task pods: when a pod runs, the agent dequeues
-// its task (in_progress); when it succeeds, the task completes. An OOMKilled pod reports
-// nothing, as a killed agent cannot.
+// startPodAgents plays the clearml-agent inside the namespace's task pods (podagent.Simulate).
 func (e *env) startPodAgents() {
 	ctx, cancel := context.WithCancel(context.Background())
 	e.t.Cleanup(cancel)
-	factory := informers.NewSharedInformerFactoryWithOptions(e.cs, 0, informers.WithNamespace(e.ns),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = podtemplate.LabelTaskID }))
-	var mu sync.Mutex
-	started, finished := map[string]bool{}, map[string]bool{}
-	handle := func(obj any) {
-		pod, ok := obj.(*corev1.Pod)
-		if !ok {
-			return
-		}
-		id := pod.Labels[podtemplate.LabelTaskID]
-		mu.Lock()
-		defer mu.Unlock()
-		switch pod.Status.Phase {
-		case corev1.PodRunning:
-			if !started[pod.Name] {
-				started[pod.Name] = true
-				go func() { _, _ = podagent.Start(ctx, e.user, id) }()
-			}
-		case corev1.PodSucceeded:
-			if !finished[pod.Name] {
-				finished[pod.Name] = true
-				go func() {
-					// The agent may still be starting: finish only after it runs.
-					_ = wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
-						t, _ := e.emu.Task(id)
-						return t.Status == clearml.StatusInProgress, nil
-					})
-					_ = podagent.Finish(ctx, e.user, id, 0)
-				}()
-			}
-		}
-	}
-	_, _ = factory.Core().V1().Pods().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: handle, UpdateFunc: func(_, o any) { handle(o) },
-	})
-	factory.Start(ctx.Done())
+	podagent.Simulate(ctx, e.cs, e.ns, e.user)
 }
 
 // task creates a task as a user would and enqueues it; spec may set the container and more.
