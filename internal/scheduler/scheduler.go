@@ -256,9 +256,13 @@ func queueNeed(f *config.File, q config.Queue, fieldPaths string) int64 {
 	for _, path := range strings.Split(fieldPaths, "|") {
 		for _, tmpl := range []map[string]any{q.TemplateOverrides, f.BasePodTemplate} {
 			if v, ok := lookupPath(tmpl, strings.TrimSpace(path)); ok {
-				if qty, err := resource.ParseQuantity(fmt.Sprint(v)); err == nil {
-					return qty.Value()
+				// The override replaces the base value even when it is only known per task
+				// (a template string): then the need is unknown and counted as 0.
+				qty, err := resource.ParseQuantity(fmt.Sprint(v))
+				if err != nil {
+					return 0
 				}
+				return qty.Value()
 			}
 		}
 	}

@@ -1,0 +1,95 @@
+package config
+
+import (
+	"strings"
+	"testing"
+
+	"gotest.tools/v3/assert"
+)
+
+func TestParseAppliesDefaults(t *testing.T) {
+	f, err := Parse([]byte("namespace: ml\nqueue: default-q\n"), "test")
+	assert.NilError(t, err)
+	assert.Equal(t, f.TaskKind, TaskKindJob)
+	assert.Equal(t, f.PendingQueue, "k8s_scheduler")
+	assert.Equal(t, f.PollIntervalSeconds, 5)
+	assert.Equal(t, f.WorkerID, f.AgentName)
+	assert.Equal(t, f.MonitoredResources.MaxResourcesFieldName, "resources.limits.nvidia.com/gpu")
+	assert.Equal(t, f.MonitoredResources.MinResourcesFieldName, f.MonitoredResources.MaxResourcesFieldName)
+	assert.DeepEqual(t, f.ImagePull.FailFastReasons, []string{"InvalidImageName"})
+	assert.Equal(t, f.ImagePull.BackOffGraceSeconds, 120)
+}
+
+func TestParseRefusesBadInputNamingWhere(t *testing.T) {
+	for name, tc := range map[string]struct {
+		yaml string
+		want []string
+	}{
+		"unknown top-level key": {"namespace: ml\nqueue: abc\nqeues: {}\n", []string{"source.yaml", "qeues"}},
+		"no queue":              {"namespace: ml\n", []string{"queues: no queue to serve"}},
+		"no namespace":          {"queue: abc\n", []string{"namespace: must be set"}},
+		"bad task kind":         {"namespace: ml\nqueue: abc\ntaskKind: CronJob\n", []string{`taskKind: "CronJob" is not Job or Pod`}},
+		"short legacy queue":    {"namespace: ml\nqueue: ab,good-q\n", []string{`queue: "ab" is not a valid queue name`}},
+		"bad queue name":        {"namespace: ml\nqueues: {'a b c': {}}\n", []string{`queues.a b c: "a b c" is not a valid queue name`}},
+		"negative queue maxPods": {"namespace: ml\nqueues: {gpu: {queueSettings: {maxPods: -1}}}\n",
+			[]string{"queues.gpu.queueSettings.maxPods: must not be negative, got -1"}},
+		"negative global limit": {"namespace: ml\nqueue: abc\nmaxPods: -2\n", []string{"maxPods: must not be negative, got -2"}},
+		"unknown template key": {"namespace: ml\nqueue: abc\nbasePodTemplate: {nodeSelektor: {}}\n",
+			[]string{"basePodTemplate.nodeSelektor: unknown template key"}},
+		"unknown override key": {"namespace: ml\nqueues: {cpu: {templateOverrides: {resource: {}}}}\n",
+			[]string{"queues.cpu.templateOverrides.resource: unknown template key"}},
+		"every error reported": {"namespace: ml\nqueues: {cpu: {queueSettings: {maxPods: -1}}}\nmaxPods: -1\n",
+			[]string{"queues.cpu.queueSettings.maxPods", "\nmaxPods: must not be negative"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.yaml), "source.yaml")
+			assert.Assert(t, err != nil)
+			for _, w := range tc.want {
+				assert.Assert(t, strings.Contains(err.Error(), w), "error %q lacks %q", err, w)
+			}
+		})
+	}
+}
+
+func TestQueueNamesOrder(t *testing.T) {
+	for name, tc := range map[string]struct {
+		file File
+		want []string
+	}{
+		"legacy comma list keeps its order": {File{Queue: " zeta, alpha ,mid"}, []string{"zeta", "alpha", "mid"}},
+		"priority first, then name": {File{Queue: "ignored", Queues: map[string]Queue{
+			"bbb": {}, "aaa": {}, "urgent": {Priority: 10}, "normal": {Priority: 5},
+		}}, []string{"urgent", "normal", "aaa", "bbb"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			assert.DeepEqual(t, tc.file.QueueNames(), tc.want)
+			for _, q := range tc.want {
+				_, ok := tc.file.QueueConfig(q)
+				assert.Assert(t, ok, q)
+			}
+			_, ok := tc.file.QueueConfig("not-served")
+			assert.Assert(t, !ok)
+		})
+	}
+}
+
+func TestLoadSettingsNamesTheVariable(t *testing.T) {
+	t.Setenv("CLEARML_API_HOST", "http://api")
+	t.Setenv("CLEARML_API_ACCESS_KEY", "k")
+	t.Setenv("CLEARML_API_SECRET_KEY", "s")
+	t.Setenv("GLUE_NAMESPACE", "ml")
+	_, err := LoadSettings()
+	assert.ErrorContains(t, err, "GLUE_CONFIGMAP")
+	t.Setenv("GLUE_CONFIGMAP", "glue")
+	t.Setenv("GLUE_MAX_PARALLEL_LAUNCHES", "0")
+	t.Setenv("GLUE_LOG_LEVEL", "loud")
+	_, err = LoadSettings()
+	assert.ErrorContains(t, err, "GLUE_MAX_PARALLEL_LAUNCHES: must be at least 1")
+	assert.ErrorContains(t, err, `GLUE_LOG_LEVEL: "loud"`)
+	t.Setenv("GLUE_MAX_PARALLEL_LAUNCHES", "4")
+	t.Setenv("GLUE_LOG_LEVEL", "debug")
+	s, err := LoadSettings()
+	assert.NilError(t, err)
+	assert.Equal(t, s.VerifyCert, true)
+	assert.Assert(t, s.PodName != "", "pod name defaults to the hostname")
+}
