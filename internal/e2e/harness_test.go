@@ -54,8 +54,8 @@ type env struct {
 	helm     *action.Configuration
 	rel      *release.Release
 	values   map[string]any
-	glues    sync.WaitGroup
 	glueErrs chan error
+	logs     *logBook
 }
 
 // newEnv installs the chart with values (merged over the e2e defaults) in a fresh namespace.
@@ -64,7 +64,7 @@ func newEnv(t *testing.T, values string) *env {
 	cluster := localcluster.Shared(t)
 	cs, err := cluster.Clientset()
 	assert.NilError(t, err)
-	e := &env{t: t, admin: cluster.RESTConfig(), cs: cs, glueErrs: make(chan error, 8)}
+	e := &env{t: t, admin: cluster.RESTConfig(), cs: cs, glueErrs: make(chan error, 8), logs: &logBook{}}
 	e.ns = namespaceFor(t)
 	ctx := context.Background()
 	_, err = cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: e.ns}}, metav1.CreateOptions{})
@@ -136,11 +136,24 @@ func (e *env) upgrade(values string) {
 	e.t.Helper()
 	ch, err := loader.Load(chartDir(e.t))
 	assert.NilError(e.t, err)
-	e.values = chart.MergeValues(e.values, parseValues(e.t, values))
+	e.values = pruneNulls(chart.MergeValues(e.values, parseValues(e.t, values)))
 	up := action.NewUpgrade(e.helm)
 	up.Namespace, up.Timeout = e.ns, time.Minute
 	e.rel, err = up.RunWithContext(context.Background(), releaseName, ch, e.values)
 	assert.NilError(e.t, err)
+}
+
+// pruneNulls drops keys set to null, as `helm upgrade -f` does to remove a key.
+func pruneNulls(m map[string]any) map[string]any {
+	for k, v := range m {
+		switch v := v.(type) {
+		case nil:
+			delete(m, k)
+		case map[string]any:
+			pruneNulls(v)
+		}
+	}
+	return m
 }
 
 // manifestObject finds the rendered object of kind in the release (the first one).
@@ -208,7 +221,7 @@ func (e *env) startGlueWith(pod string, cfg *rest.Config) (stop func()) {
 	e.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	logger := slog.New(slog.NewTextHandler(testWriter{e.t, pod}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logger := slog.New(slog.NewTextHandler(io.MultiWriter(testWriter{e.t, pod}, e.logs), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	go func() {
 		defer close(done)
 		err := controller.Run(ctx, controller.Options{Settings: e.settings(pod), RESTConfig: cfg, Logger: logger, Probes: &metrics.Probes{}})
@@ -234,7 +247,24 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-var _ io.Writer = testWriter{}
+// logBook keeps every line the glues logged, for assertions about what logs may hold.
+type logBook struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (b *logBook) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.lines = append(b.lines, string(p))
+	return len(p), nil
+}
+
+func (b *logBook) all() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Join(b.lines, "")
+}
 
 // startPodAgents plays the clearml-agent inside the namespace's task pods (podagent.Simulate).
 func (e *env) startPodAgents() {

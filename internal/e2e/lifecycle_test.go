@@ -1,12 +1,16 @@
 package e2e
 
 import (
+	"context"
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"gotest.tools/v3/assert"
+	batchv1 "k8s.io/api/batch/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/clearml-glue/clearml-glue/internal/clearml"
 	"github.com/clearml-glue/clearml-glue/internal/clearml/emulator"
@@ -41,4 +45,37 @@ agentk8sglue:
 
 	// ttlSecondsAfterFinished from completedPodDeletionDelayMinutes: 0 lets Kubernetes delete it.
 	e.waitNoJob(id, 30*time.Second)
+	e.assertNoSecretLeaked(job)
+}
+
+// assertNoSecretLeaked checks the glue's logs, the namespace's Events, the task's log and the
+// Job it built: neither the access key nor the secret appears in clear text, and the pod gets
+// them by Secret reference.
+func (e *env) assertNoSecretLeaked(job *batchv1.Job) {
+	e.t.Helper()
+	spec, err := json.Marshal(job)
+	assert.NilError(e.t, err)
+	events, err := e.cs.CoreV1().Events(e.ns).List(context.Background(), metav1.ListOptions{})
+	assert.NilError(e.t, err)
+	assert.Assert(e.t, len(events.Items) > 0, "no Events to check")
+	var texts []string
+	for _, ev := range events.Items {
+		texts = append(texts, ev.Message, ev.Reason)
+	}
+	for where, text := range map[string]string{
+		"glue logs": e.logs.all(), "events": strings.Join(texts, "\n"), "job spec": string(spec),
+		"task log": strings.Join(e.emu.TaskLog(job.Labels[podtemplate.LabelTaskID]), "\n"),
+	} {
+		for _, secret := range []string{secretKey, accessKey} {
+			assert.Assert(e.t, !strings.Contains(text, secret), "%s contain a credential", where)
+		}
+	}
+	assert.Assert(e.t, strings.Contains(e.logs.all(), "launched"), "no glue log captured")
+	refs := 0
+	for _, v := range job.Spec.Template.Spec.Containers[0].Env {
+		if v.ValueFrom != nil && v.ValueFrom.SecretKeyRef != nil {
+			refs++
+		}
+	}
+	assert.Assert(e.t, refs >= 2, "credentials are not taken from a Secret")
 }

@@ -238,7 +238,8 @@ func (e *env) startGlueProcess(pod string) *exec.Cmd {
 		"CLEARML_API_HOST="+s.APIHost, "CLEARML_API_ACCESS_KEY="+s.AccessKey, "CLEARML_API_SECRET_KEY="+s.SecretKey,
 		"GLUE_NAMESPACE="+s.Namespace, "GLUE_CONFIGMAP="+s.ConfigMap, "GLUE_POD_NAME="+pod,
 		"GLUE_METRICS_ADDR=127.0.0.1:0", "GLUE_HEALTH_ADDR=127.0.0.1:0", "GLUE_LOG_LEVEL=info")
-	cmd.Stdout, cmd.Stderr = testWriter{e.t, pod}, testWriter{e.t, pod}
+	out := io.MultiWriter(testWriter{e.t, pod}, e.logs)
+	cmd.Stdout, cmd.Stderr = out, out
 	assert.NilError(e.t, cmd.Start())
 	e.t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	return cmd

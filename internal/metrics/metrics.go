@@ -54,6 +54,10 @@ var (
 	ClearMLErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Name: "clearml_errors_total", Help: "Failed ClearML operations.",
 	}, []string{"operation"})
+	// KubernetesErrors counts failed Kubernetes API calls made by the glue's own logic.
+	KubernetesErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "kubernetes_errors_total", Help: "Failed Kubernetes API operations.",
+	}, []string{"operation"})
 	// IsLeader is 1 while this replica holds the lease (or runs without leader election).
 	IsLeader = prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "leader", Help: "1 if this replica is the active glue.",
@@ -63,5 +67,5 @@ var (
 func init() {
 	Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		TasksPulled, TasksLaunched, TasksRequeued, TasksFailed, LaunchSeconds, ConfigReloads, ConfigValid,
-		LiveObjects, PollCycles, ClearMLErrors, IsLeader)
+		LiveObjects, PollCycles, ClearMLErrors, KubernetesErrors, IsLeader)
 }

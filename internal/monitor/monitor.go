@@ -25,6 +25,7 @@ import (
 
 	"github.com/clearml-glue/clearml-glue/internal/clearml"
 	"github.com/clearml-glue/clearml-glue/internal/config"
+	"github.com/clearml-glue/clearml-glue/internal/metrics"
 	"github.com/clearml-glue/clearml-glue/internal/podtemplate"
 	"github.com/clearml-glue/clearml-glue/internal/taskops"
 )
@@ -521,6 +522,7 @@ func (m *Monitor) deleteObject(ctx context.Context, taskID string, st *taskState
 		err = m.opts.Clientset.CoreV1().Pods(o.Namespace).Delete(ctx, o.Name, opts)
 	}
 	if err != nil && !apierrors.IsNotFound(err) {
+		metrics.KubernetesErrors.WithLabelValues("delete").Inc()
 		return fmt.Errorf("delete object of task %s: %w", taskID, err)
 	}
 	return nil

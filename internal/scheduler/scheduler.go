@@ -401,6 +401,7 @@ func (s *Scheduler) create(ctx context.Context, obj podtemplate.Object) error {
 		if err == nil || apierrors.IsAlreadyExists(err) {
 			return struct{}{}, nil
 		}
+		metrics.KubernetesErrors.WithLabelValues("create").Inc()
 		if !transient(err) {
 			return struct{}{}, backoff.Permanent(err)
 		}
