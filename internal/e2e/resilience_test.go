@@ -321,3 +321,35 @@ func (e *env) jobsEverLaunched() []string {
 	}
 	return ids
 }
+
+// Graceful shutdown (SIGTERM): launches in flight finish, a pulled task not yet launched goes back
+// to the front of its queue; every task ends in a Job or in its queue, in order.
+func TestGracefulShutdownFinishesLaunchesAndReturnsTheRest(t *testing.T) {
+	e := newEnv(t, `
+agentk8sglue:
+  completedPodDeletionDelayMinutes: 10
+  queues:
+    work:
+      templateOverrides:
+        labels: {e2e.glue/behavior: hold}
+`)
+	e.emu.InjectFault(emulator.Fault{Endpoint: "tasks.enqueue", Count: 1 << 30, Latency: 500 * time.Millisecond})
+	var ids []string
+	for i := range 20 {
+		ids = append(ids, e.task("work", fmt.Sprintf("t-%d", i), emulator.TaskSpec{}))
+	}
+	stop := e.startGlue("glue-0")
+	e.waitFor(30*time.Second, "launches in flight", func() bool {
+		return e.emu.Calls("tasks.enqueue") >= 3 // pending pushes (test hooks are not calls)
+	}, func() string { return "none" })
+	stop()
+
+	launched, queued := e.jobsOf(ids), e.emu.QueueEntries("work")
+	assert.Assert(t, len(launched) > 0 && len(queued) > 0, "launched %d, queued %d: the test proves nothing", len(launched), len(queued))
+	assert.Equal(t, len(launched)+len(queued), len(ids), "tasks lost or doubled: %d launched, %d queued", len(launched), len(queued))
+	assert.DeepEqual(t, queued, ids[len(ids)-len(queued):]) // the rest, in their order
+	for _, id := range launched {
+		s := e.taskState(id).Status
+		assert.Assert(t, s == clearml.StatusQueued || s == clearml.StatusInProgress, "launched task %s is %s", id, s)
+	}
+}

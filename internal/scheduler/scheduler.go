@@ -199,7 +199,7 @@ func (s *Scheduler) cycle(ctx context.Context) (pulled bool, err error) {
 	}
 	for {
 		id := s.next(snap, ask, waiting)
-		if id == "" {
+		if id == "" || ctx.Err() != nil {
 			return pulled, nil
 		}
 		next, err := s.opts.Client.QueuesGetNextTask(ctx, id)
