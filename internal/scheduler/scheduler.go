@@ -202,7 +202,11 @@ func (s *Scheduler) cycle(ctx context.Context) (pulled bool, err error) {
 		if id == "" || ctx.Err() != nil {
 			return pulled, nil
 		}
-		next, err := s.opts.Client.QueuesGetNextTask(ctx, id)
+		// A pop must be seen through: a shutdown cancelling the call after the server popped
+		// would leave the task in no queue, so the call itself is not cancelled.
+		popCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		next, err := s.opts.Client.QueuesGetNextTask(popCtx, id)
+		cancel()
 		if err != nil {
 			waiting[id] = 0
 			s.opts.Logger.Warn("could not pull from queue", "queue", s.queueName(id), "err", err)
