@@ -79,3 +79,19 @@ func (e *env) assertNoSecretLeaked(job *batchv1.Job) {
 	}
 	assert.Assert(e.t, refs >= 2, "credentials are not taken from a Secret")
 }
+
+// A served queue that does not exist, with queue creation off, is a clear fatal error at start.
+func TestMissingQueueWithoutCreationIsFatalNamingIt(t *testing.T) {
+	e := newEnv(t, `
+agentk8sglue:
+  createQueues: false
+  queue: no-such-queue
+`)
+	e.startGlue("glue-0")
+	select {
+	case err := <-e.glueErrs:
+		assert.ErrorContains(t, err, `queue "no-such-queue": queue does not exist`)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the glue kept running without its queue")
+	}
+}

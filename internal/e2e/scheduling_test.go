@@ -224,3 +224,37 @@ func (e *env) watchQueuesOnlyShrinkFromFront(byQueue map[string][]string) (stop 
 	})
 	return func() { close(done); wg.Wait() }
 }
+
+// Sessions port mode: each task gets a free session slot (the label the chart's Services select),
+// and no task is pulled while every slot is taken.
+func TestPortModeGivesEachTaskAFreeSessionSlot(t *testing.T) {
+	e := newEnv(t, `
+agentk8sglue:
+  queues:
+    interactive:
+      templateOverrides:
+        labels: {e2e.glue/behavior: hold}
+sessions:
+  portModeEnabled: true
+  svcType: NodePort
+  startingPort: 31000
+  maxServices: 2
+`)
+	e.startGlue("glue-0")
+	a := e.task("interactive", "a", emulator.TaskSpec{})
+	b := e.task("interactive", "b", emulator.TaskSpec{})
+	c := e.task("interactive", "c", emulator.TaskSpec{})
+	slots := map[string]bool{}
+	for _, id := range []string{a, b} {
+		job := e.waitJob(id, 30*time.Second)
+		slots[job.Spec.Template.Labels[podtemplate.LabelPortSlot]] = true
+	}
+	assert.DeepEqual(t, slots, map[string]bool{"pod-1": true, "pod-2": true})
+	time.Sleep(3 * time.Second)
+	assert.DeepEqual(t, e.emu.QueueEntries("interactive"), []string{c})
+
+	// Slot 1 frees up: the waiting task takes it.
+	assert.NilError(t, e.cs.CoreV1().Pods(e.ns).Delete(context.Background(), e.podOf(a), metav1.DeleteOptions{}))
+	job := e.waitJob(c, 30*time.Second)
+	assert.Equal(t, job.Spec.Template.Labels[podtemplate.LabelPortSlot], "pod-1")
+}

@@ -178,7 +178,7 @@ func (m *Monitor) onJob(obj any) {
 		return
 	}
 	live := jobEnd(job) == ""
-	m.Tracker.observe(taskID, job.Labels[podtemplate.LabelQueue], ResourceAmount(&job.Spec.Template.Spec, m.opts.Config().MonitoredResources.MaxResourcesFieldName), live)
+	m.Tracker.observe(taskID, job.Labels[podtemplate.LabelQueue], ResourceAmount(&job.Spec.Template.Spec, m.opts.Config().MonitoredResources.MaxResourcesFieldName), slotOf(job.Spec.Template.Labels), live)
 	m.noteLive(taskID, live)
 	m.queue.Add(taskID)
 }
@@ -188,7 +188,7 @@ func (m *Monitor) onJobDelete(obj any) {
 		obj = t.Obj
 	}
 	if job, ok := obj.(*batchv1.Job); ok && job.Labels[podtemplate.LabelTaskID] != "" {
-		m.Tracker.observe(job.Labels[podtemplate.LabelTaskID], job.Labels[podtemplate.LabelQueue], 0, false)
+		m.Tracker.observe(job.Labels[podtemplate.LabelTaskID], job.Labels[podtemplate.LabelQueue], 0, 0, false)
 		m.queue.Add(job.Labels[podtemplate.LabelTaskID])
 	}
 }
@@ -211,7 +211,7 @@ func (m *Monitor) onPod(obj any) {
 	m.mu.Unlock()
 	if standalone(pod) {
 		live := pod.Status.Phase == corev1.PodPending || pod.Status.Phase == corev1.PodRunning
-		m.Tracker.observe(taskID, pod.Labels[podtemplate.LabelQueue], ResourceAmount(&pod.Spec, m.opts.Config().MonitoredResources.MaxResourcesFieldName), live)
+		m.Tracker.observe(taskID, pod.Labels[podtemplate.LabelQueue], ResourceAmount(&pod.Spec, m.opts.Config().MonitoredResources.MaxResourcesFieldName), slotOf(pod.Labels), live)
 		m.noteLive(taskID, live)
 	}
 	m.queue.Add(taskID)
@@ -236,7 +236,7 @@ func (m *Monitor) onPodDelete(obj any) {
 	}
 	m.mu.Unlock()
 	if standalone(pod) {
-		m.Tracker.observe(taskID, pod.Labels[podtemplate.LabelQueue], 0, false)
+		m.Tracker.observe(taskID, pod.Labels[podtemplate.LabelQueue], 0, 0, false)
 	}
 	m.queue.Add(taskID)
 }

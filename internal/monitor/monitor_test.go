@@ -79,20 +79,31 @@ func TestResourceAmount(t *testing.T) {
 
 func TestTrackerCountsReservationsUntilObserved(t *testing.T) {
 	tr := NewTracker()
-	tr.Reserve("t1", "q1", 2)
-	tr.Reserve("t2", "q1", 1)
-	tr.Reserve("t2", "q1", 1) // idempotent
+	tr.Reserve("t1", "q1", 2, 0)
+	tr.Reserve("t2", "q1", 1, 0)
+	tr.Reserve("t2", "q1", 1, 0) // idempotent
 	assert.Equal(t, tr.Live("q1"), 2)
 	assert.Equal(t, tr.Resources(), int64(3))
 
-	tr.observe("t1", "q1", 2, true) // the informer sees t1's object: no longer a reservation
-	tr.Release("t1")                // so a late Release does not drop it
+	tr.observe("t1", "q1", 2, 0, true) // the informer sees t1's object: no longer a reservation
+	tr.Release("t1")                   // so a late Release does not drop it
 	assert.Assert(t, tr.Has("t1"))
 	tr.Release("t2") // a launch that gave up
 	assert.Assert(t, !tr.Has("t2"))
 	assert.Equal(t, tr.Total(), 1)
 
-	tr.observe("t1", "q1", 2, false) // finished
+	tr.observe("t1", "q1", 2, 0, false) // finished
 	assert.Equal(t, tr.Total(), 0)
 	assert.Equal(t, tr.Resources(), int64(0))
+}
+
+func TestFreeSlotSkipsSlotsInUse(t *testing.T) {
+	tr := NewTracker()
+	assert.Equal(t, tr.FreeSlot(2), 1)
+	tr.Reserve("a", "q", 0, 1)
+	tr.observe("b", "q", 0, slotOf(map[string]string{"ai.allegro.agent.serial": "pod-2"}), true)
+	assert.Equal(t, tr.FreeSlot(3), 3)
+	assert.Equal(t, tr.FreeSlot(2), 0)
+	tr.Release("a")
+	assert.Equal(t, tr.FreeSlot(2), 1)
 }

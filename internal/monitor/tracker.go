@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 
@@ -8,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/clearml-glue/clearml-glue/internal/metrics"
+	"github.com/clearml-glue/clearml-glue/internal/podtemplate"
 )
 
 // Tracker counts live task objects per queue and the monitored resource they hold, from the
@@ -20,6 +22,7 @@ type Tracker struct {
 type entry struct {
 	queue    string // queue id
 	res      int64
+	slot     int  // sessions port-mode slot (1..maxServices), 0 when not in port mode
 	reserved bool // a launch in flight, not yet seen by the informer
 }
 
@@ -28,11 +31,11 @@ func NewTracker() *Tracker { return &Tracker{entries: map[string]entry{}} }
 
 // Reserve counts a launch in flight for queue; it stays counted until the informer sees the
 // object (observe) or the launch gives up (Release).
-func (t *Tracker) Reserve(taskID, queue string, res int64) {
+func (t *Tracker) Reserve(taskID, queue string, res int64, slot int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if _, ok := t.entries[taskID]; !ok {
-		t.entries[taskID] = entry{queue: queue, res: res, reserved: true}
+		t.entries[taskID] = entry{queue: queue, res: res, slot: slot, reserved: true}
 		metrics.LiveObjects.WithLabelValues(queue).Inc()
 	}
 }
@@ -46,16 +49,16 @@ func (t *Tracker) Release(taskID string) {
 	}
 }
 
-func (t *Tracker) observe(taskID, queue string, res int64, live bool) {
+func (t *Tracker) observe(taskID, queue string, res int64, slot int, live bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e, ok := t.entries[taskID]
 	switch {
 	case live && !ok:
-		t.entries[taskID] = entry{queue: queue, res: res}
+		t.entries[taskID] = entry{queue: queue, res: res, slot: slot}
 		metrics.LiveObjects.WithLabelValues(queue).Inc()
 	case live:
-		e.reserved, e.res = false, res
+		e.reserved, e.res, e.slot = false, res, slot
 		t.entries[taskID] = e
 	case ok:
 		t.remove(taskID, e)
@@ -104,6 +107,32 @@ func (t *Tracker) Has(taskID string) bool {
 	defer t.mu.Unlock()
 	_, ok := t.entries[taskID]
 	return ok
+}
+
+// FreeSlot returns the lowest sessions port-mode slot in 1..max that no live object holds, or 0
+// when all are taken.
+func (t *Tracker) FreeSlot(max int) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	used := map[int]bool{}
+	for _, e := range t.entries {
+		used[e.slot] = true
+	}
+	for n := 1; n <= max; n++ {
+		if !used[n] {
+			return n
+		}
+	}
+	return 0
+}
+
+// slotOf reads the port-mode slot from an object's labels ("pod-<n>").
+func slotOf(labels map[string]string) int {
+	var n int
+	if _, err := fmt.Sscanf(labels[podtemplate.LabelPortSlot], "pod-%d", &n); err != nil {
+		return 0
+	}
+	return n
 }
 
 // ResourceAmount sums, over the pod's containers, the first resource found among fieldPaths:

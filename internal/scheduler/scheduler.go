@@ -245,6 +245,9 @@ func (s *Scheduler) admit(snap *Snapshot, queueID string) bool {
 	if f.MaxPods > 0 && t.Total() >= f.MaxPods {
 		return false
 	}
+	if f.Sessions.PortModeEnabled && t.FreeSlot(f.Sessions.MaxServices) == 0 {
+		return false // every session Service is taken
+	}
 	if m := f.MonitoredResources; m.MaxResources > 0 {
 		need := queueNeed(f, q, m.MinResourcesFieldName)
 		if t.Resources()+need > int64(m.MaxResources) {
@@ -296,7 +299,11 @@ func (s *Scheduler) start(ctx context.Context, snap *Snapshot, queueID, taskID s
 	name := s.queueName(queueID)
 	metrics.TasksPulled.WithLabelValues(name).Inc()
 	q, _ := snap.File.QueueConfig(name)
-	s.opts.Tracker.Reserve(taskID, queueID, queueNeed(snap.File, q, snap.File.MonitoredResources.MaxResourcesFieldName))
+	slot := 0
+	if snap.File.Sessions.PortModeEnabled {
+		slot = s.opts.Tracker.FreeSlot(snap.File.Sessions.MaxServices)
+	}
+	s.opts.Tracker.Reserve(taskID, queueID, queueNeed(snap.File, q, snap.File.MonitoredResources.MaxResourcesFieldName), slot)
 	select {
 	case s.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -309,7 +316,7 @@ func (s *Scheduler) start(ctx context.Context, snap *Snapshot, queueID, taskID s
 		// A launch finishes even when shutdown starts, so the task ends in a Job or a queue.
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.CreateRetry+time.Minute)
 		defer cancel()
-		s.launch(lctx, snap, queueID, taskID, pulledAt, inPending)
+		s.launch(lctx, snap, queueID, taskID, slot, pulledAt, inPending)
 	})
 }
 
@@ -317,7 +324,7 @@ func (s *Scheduler) start(ctx context.Context, snap *Snapshot, queueID, taskID s
 // the task waits in the pending queue while its object is created; a template error fails it;
 // a transient failure puts it back at the front of its queue. inPending says the task is in the
 // pending queue already (a relaunch).
-func (s *Scheduler) launch(ctx context.Context, snap *Snapshot, queueID, taskID string, pulledAt time.Time, inPending bool) {
+func (s *Scheduler) launch(ctx context.Context, snap *Snapshot, queueID, taskID string, slot int, pulledAt time.Time, inPending bool) {
 	name := s.queueName(queueID)
 	log := s.opts.Logger.With("task", taskID, "queue", name)
 	task, err := s.fetchTask(ctx, taskID)
@@ -341,7 +348,7 @@ func (s *Scheduler) launch(ctx context.Context, snap *Snapshot, queueID, taskID 
 			return
 		}
 	}
-	obj, err := snap.Builder.Build(name, podtemplate.Input{Task: task, QueueID: queueID, QueueName: name})
+	obj, err := snap.Builder.Build(name, podtemplate.Input{Task: task, QueueID: queueID, QueueName: name, PodNumber: slot})
 	if err != nil {
 		s.failLaunch(ctx, taskID, "invalid pod template: "+err.Error())
 		return
