@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -206,7 +208,7 @@ func (f *File) Validate() error {
 			add("queue", "%q is not a valid queue name (at least 3 of letters, digits, '_', '.', '-')", name)
 		}
 	}
-	for _, name := range sortedKeys(f.Queues) {
+	for _, name := range slices.Sorted(maps.Keys(f.Queues)) {
 		q := f.Queues[name]
 		path := "queues." + name
 		if !queueNameRE.MatchString(name) {
@@ -243,7 +245,7 @@ func validateTemplate(path string, t map[string]any) []error {
 	for _, k := range TemplateKeys {
 		known[k] = true
 	}
-	for _, k := range sortedKeys(t) {
+	for _, k := range slices.Sorted(maps.Keys(t)) {
 		if !known[k] {
 			errs = append(errs, fmt.Errorf("%s.%s: unknown template key (known: %s)", path, k, strings.Join(TemplateKeys, ", ")))
 		}
@@ -257,7 +259,7 @@ func (f *File) QueueNames() []string {
 	if len(f.Queues) == 0 {
 		return f.legacyQueueNames()
 	}
-	names := sortedKeys(f.Queues)
+	names := slices.Sorted(maps.Keys(f.Queues))
 	sort.SliceStable(names, func(i, j int) bool {
 		return f.Queues[names[i]].Priority > f.Queues[names[j]].Priority
 	})
@@ -289,15 +291,6 @@ func (f *File) legacyQueueNames() []string {
 		}
 	}
 	return names
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // Parse decodes a glue file strictly (an unknown key is an error), applies defaults and validates.

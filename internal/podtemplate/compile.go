@@ -1,6 +1,7 @@
 package podtemplate
 
 import (
+	"maps"
 	"slices"
 	"strings"
 
@@ -80,7 +81,7 @@ func (b *Builder) compileStrings(p fieldPath, v any, leaves map[string]*leaf) (s
 	case map[string]any:
 		out := make(map[string]any, len(v))
 		// In order, so a string written twice is always named after the same place.
-		for _, k := range sortedKeys(v) {
+		for _, k := range slices.Sorted(maps.Keys(v)) {
 			s, keep, errs := b.compileStrings(p.child(k), v[k], leaves)
 			problems = append(problems, errs...)
 			if keep {

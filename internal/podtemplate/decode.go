@@ -4,9 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -162,7 +163,7 @@ func locate(p fieldPath, v any, t reflect.Type) []*fieldError {
 		}
 		fields := jsonFields(t)
 		var problems []*fieldError
-		for _, k := range sortedKeys(m) {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
 			f, ok := fields[k]
 			if !ok {
 				problems = append(problems, &fieldError{path: p.child(k), problem: "unknown field"})
@@ -177,7 +178,7 @@ func locate(p fieldPath, v any, t reflect.Type) []*fieldError {
 			return []*fieldError{invalid(p, v, "must be an object")}
 		}
 		var problems []*fieldError
-		for _, k := range sortedKeys(m) {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
 			problems = append(problems, locate(p.child(k), m[k], t.Elem())...)
 		}
 		return problems
@@ -253,13 +254,4 @@ func kindName(t reflect.Type) string {
 	default:
 		return "a " + t.String()
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

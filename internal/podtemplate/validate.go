@@ -2,7 +2,9 @@ package podtemplate
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -59,7 +61,7 @@ func validatePodTemplate(pt *corev1.PodTemplateSpec) []*fieldError {
 }
 
 func (v *validator) labels(p fieldPath, labels map[string]string) {
-	for _, k := range sortedKeys(labels) {
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
 		v.check(p.child(k), k, "label key", content.IsQualifiedName(k))
 		v.check(p.child(k), labels[k], "label value", content.IsLabelValue(labels[k]))
 	}
@@ -67,7 +69,7 @@ func (v *validator) labels(p fieldPath, labels map[string]string) {
 
 func (v *validator) annotations(p fieldPath, annotations map[string]string) {
 	size := 0
-	for _, k := range sortedKeys(annotations) {
+	for _, k := range slices.Sorted(maps.Keys(annotations)) {
 		v.check(p.child(k), k, "annotation key", content.IsQualifiedName(strings.ToLower(k)))
 		size += len(k) + len(annotations[k])
 	}
