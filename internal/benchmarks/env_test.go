@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -31,6 +32,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -193,16 +195,21 @@ func (w *world) serviceAccountConfig(qps float32, burst int) *rest.Config {
 
 // glueProc is a controller running in-process as the chart's Deployment would run it.
 type glueProc struct {
-	kube    *kubeRecorder
-	started time.Time
-	serving chan struct{}
+	kube     *kubeRecorder
+	started  time.Time
+	serving  chan struct{}
 	servedAt time.Time
-	stop    func()
-	errc    chan error
+	stop     func()
+	errc     chan error
 }
 
 // startGlue runs controller.Run with the chart's ServiceAccount; qps/burst as serviceAccountConfig.
 func (w *world) startGlue(pod string, qps float32, burst int) *glueProc {
+	return w.startGlueParallel(pod, qps, burst, parallelism)
+}
+
+// startGlueParallel is startGlue with GLUE_MAX_PARALLEL_LAUNCHES set to parallel.
+func (w *world) startGlueParallel(pod string, qps float32, burst, parallel int) *glueProc {
 	w.tb.Helper()
 	cfg := w.serviceAccountConfig(qps, burst)
 	g := &glueProc{kube: newKubeRecorder(), serving: make(chan struct{}), errc: make(chan error, 1)}
@@ -210,7 +217,7 @@ func (w *world) startGlue(pod string, qps float32, burst int) *glueProc {
 	settings := config.Settings{
 		APIHost: w.url, AccessKey: accessKey, SecretKey: secretKey, VerifyCert: true,
 		Namespace: w.ns, ConfigMap: w.cfgName, PodName: pod, LeaseName: "clearml-agent-leader",
-		LogLevel: "info", MaxParallelLaunches: parallelism,
+		LogLevel: "info", MaxParallelLaunches: parallel,
 	}
 	var once sync.Once
 	h := &servingHandler{signal: func() { once.Do(func() { g.servedAt = time.Now(); close(g.serving) }) },
@@ -521,31 +528,50 @@ func createJobs(tb testing.TB, cs kubernetes.Interface, jobs []*batchv1.Job, wor
 	return d
 }
 
-// drain deletes every Job (and so Pod) in ns and waits until no pod is left, so the next
-// measurement runs on a quiet cluster.
+// drain deletes every Job and Pod in ns and waits until no pod is left, so the next measurement
+// runs on a quiet cluster. Pod finalizers (the Job controller's tracking finalizer, kwok's) are
+// stripped and pods force-deleted: kwok alone takes minutes for thousands of pods.
 func drain(tb testing.TB, cs kubernetes.Interface, ns string) {
 	tb.Helper()
 	ctx := context.Background()
-	bg := metav1.DeletePropagationBackground
-	must(tb, cs.BatchV1().Jobs(ns).DeleteCollection(ctx, metav1.DeleteOptions{PropagationPolicy: &bg}, metav1.ListOptions{}))
-	must(tb, cs.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: new(int64(0))}, metav1.ListOptions{}))
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
-		pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{ResourceVersion: "0"})
+	start := time.Now()
+	orphan := metav1.DeletePropagationOrphan
+	must(tb, cs.BatchV1().Jobs(ns).DeleteCollection(ctx, metav1.DeleteOptions{PropagationPolicy: &orphan}, metav1.ListOptions{}))
+	// Task pods only: the chart's own Deployment keeps its controller pod in the namespace.
+	tasks := metav1.ListOptions{LabelSelector: podtemplate.LabelTaskID}
+	for time.Since(start) < 3*time.Minute {
+		pods, err := cs.CoreV1().Pods(ns).List(ctx, tasks)
 		if err == nil && len(pods.Items) == 0 {
+			tb.Logf("drained %s in %s", ns, time.Since(start).Round(time.Millisecond))
 			return
 		}
-		if time.Now().After(deadline) {
-			tb.Logf("drain %s: pods still present after 3m", ns)
-			return
+		if err == nil {
+			next := make(chan string)
+			var wg sync.WaitGroup
+			for range parallelism {
+				wg.Go(func() {
+					for name := range next {
+						_, _ = cs.CoreV1().Pods(ns).Patch(ctx, name, types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`), metav1.PatchOptions{})
+					}
+				})
+			}
+			for _, p := range pods.Items {
+				if len(p.Finalizers) > 0 {
+					next <- p.Name
+				}
+			}
+			close(next)
+			wg.Wait()
+			_ = cs.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: new(int64(0))}, tasks)
 		}
 		time.Sleep(time.Second)
 	}
+	tb.Logf("drain %s: pods still present after 3m", ns)
 }
 
 // countRunning returns how many pods of ns run.
 func countRunning(cs kubernetes.Interface, ns string) (int, error) {
-	pods, err := cs.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{ResourceVersion: "0"})
+	pods, err := cs.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{ResourceVersion: "0", LabelSelector: podtemplate.LabelTaskID})
 	if err != nil {
 		return 0, err
 	}
@@ -623,4 +649,57 @@ func addNodes(tb testing.TB, cs kubernetes.Interface, prefix string, n int) {
 			return err
 		}))
 	}
+}
+
+// createHeldJobs creates jobs that the Job controller leaves alone (spec.managedBy names no
+// controller) plus, for each, the pod the Job controller would have made, bound to a node so
+// kwok runs it: 10,000 Jobs then take a minute instead of the Job controller's ~20 QPS pace.
+func createHeldJobs(tb testing.TB, cs kubernetes.Interface, jobs []*batchv1.Job, nodes []string, workers int) time.Duration {
+	tb.Helper()
+	type item struct {
+		i   int
+		job *batchv1.Job
+	}
+	next := make(chan item)
+	var failed error
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range workers {
+		wg.Go(func() {
+			for it := range next {
+				j := it.job
+				j.Spec.ManagedBy = new("bench.clearml-glue/none")
+				created, err := cs.BatchV1().Jobs(j.Namespace).Create(context.Background(), j, metav1.CreateOptions{})
+				if err == nil {
+					tmpl := j.Spec.Template
+					pod := &corev1.Pod{
+						ObjectMeta: metav1.ObjectMeta{Name: j.Name + "-0", Namespace: j.Namespace,
+							Labels: maps.Clone(tmpl.Labels), Annotations: maps.Clone(tmpl.Annotations),
+							OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(created, batchv1.SchemeGroupVersion.WithKind("Job"))}},
+						Spec: *tmpl.Spec.DeepCopy(),
+					}
+					if pod.Labels == nil {
+						pod.Labels = map[string]string{}
+					}
+					pod.Labels["batch.kubernetes.io/job-name"] = j.Name
+					pod.Labels["batch.kubernetes.io/controller-uid"] = string(created.UID)
+					pod.Spec.NodeName = nodes[it.i%len(nodes)]
+					_, err = cs.CoreV1().Pods(j.Namespace).Create(context.Background(), pod, metav1.CreateOptions{})
+				}
+				if err != nil {
+					mu.Lock()
+					failed = err
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	for i, j := range jobs {
+		next <- item{i, j}
+	}
+	close(next)
+	wg.Wait()
+	must(tb, failed)
+	return time.Since(start)
 }
