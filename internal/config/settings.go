@@ -26,6 +26,11 @@ type Settings struct {
 	MetricsAddr    string `envconfig:"GLUE_METRICS_ADDR" default:":8080"`
 	HealthAddr     string `envconfig:"GLUE_HEALTH_ADDR" default:":8081"`
 	LogLevel       string `envconfig:"GLUE_LOG_LEVEL" default:"info"`
+	// KubeAPIQPS and KubeAPIBurst rate-limit the controller's Kubernetes client; client-go's
+	// default (5/10) would cap launches at about 5 per second. Events use a separate client
+	// with a tenth of the rate, so they never delay a launch.
+	KubeAPIQPS   float32 `envconfig:"GLUE_KUBE_API_QPS" default:"100"`
+	KubeAPIBurst int     `envconfig:"GLUE_KUBE_API_BURST" default:"200"`
 	// MaxParallelLaunches bounds concurrent launches.
 	MaxParallelLaunches int `envconfig:"GLUE_MAX_PARALLEL_LAUNCHES" default:"8"`
 }
@@ -47,6 +52,9 @@ func (s Settings) Validate() error {
 	var errs []error
 	if s.MaxParallelLaunches < 1 {
 		errs = append(errs, fmt.Errorf("GLUE_MAX_PARALLEL_LAUNCHES: must be at least 1, got %d", s.MaxParallelLaunches))
+	}
+	if s.KubeAPIQPS <= 0 || s.KubeAPIBurst < 1 {
+		errs = append(errs, fmt.Errorf("GLUE_KUBE_API_QPS/GLUE_KUBE_API_BURST: must be positive, got %v/%d", s.KubeAPIQPS, s.KubeAPIBurst))
 	}
 	switch s.LogLevel {
 	case "debug", "info", "warn", "error":

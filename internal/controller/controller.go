@@ -52,7 +52,18 @@ func Run(ctx context.Context, o Options) error {
 	if o.MonitorWorkers == 0 {
 		o.MonitorWorkers = 4
 	}
-	cs, err := kubernetes.NewForConfig(o.RESTConfig)
+	if s.KubeAPIQPS == 0 { // settings built in code rather than by LoadSettings
+		s.KubeAPIQPS, s.KubeAPIBurst = 100, 200
+	}
+	restConfig := rest.CopyConfig(o.RESTConfig)
+	restConfig.QPS, restConfig.Burst = s.KubeAPIQPS, s.KubeAPIBurst
+	cs, err := kubernetes.NewForConfig(restConfig)
+	if err != nil {
+		return fmt.Errorf("kubernetes client: %w", err)
+	}
+	eventConfig := rest.CopyConfig(restConfig)
+	eventConfig.QPS, eventConfig.Burst = max(s.KubeAPIQPS/10, 1), max(s.KubeAPIBurst/10, 1)
+	eventClient, err := kubernetes.NewForConfig(eventConfig)
 	if err != nil {
 		return fmt.Errorf("kubernetes client: %w", err)
 	}
@@ -64,7 +75,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
-	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: cs.CoreV1().Events(s.Namespace)})
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: eventClient.CoreV1().Events(s.Namespace)})
 	defer broadcaster.Shutdown()
 	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "clearml-glue", Host: s.PodName})
 

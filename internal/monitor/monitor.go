@@ -113,12 +113,30 @@ func New(opts Options) *Monitor {
 	return m
 }
 
-// trim drops managedFields: they are most of an object's size and the glue never reads them.
+// trim keeps in the cache only what the monitor reads: metadata but managedFields and
+// annotations (fileMounts content lives there), the status, and of the pod spec the container
+// names and resources. The rest (bootstrap script, env, volumes) is most of an object's size.
 func trim(obj any) (any, error) {
-	if a, ok := obj.(metav1.Object); ok {
-		a.SetManagedFields(nil)
+	switch o := obj.(type) {
+	case *batchv1.Job:
+		o.ManagedFields, o.Annotations = nil, nil
+		o.Spec.Template.Annotations = nil
+		o.Spec.Template.Spec = slimPodSpec(o.Spec.Template.Spec)
+	case *corev1.Pod:
+		o.ManagedFields, o.Annotations = nil, nil
+		o.Spec = slimPodSpec(o.Spec)
+	case metav1.Object:
+		o.SetManagedFields(nil)
 	}
 	return obj, nil
+}
+
+func slimPodSpec(spec corev1.PodSpec) corev1.PodSpec {
+	out := corev1.PodSpec{NodeName: spec.NodeName, Containers: make([]corev1.Container, len(spec.Containers))}
+	for i, c := range spec.Containers {
+		out.Containers[i] = corev1.Container{Name: c.Name, Image: c.Image, Resources: c.Resources}
+	}
+	return out
 }
 
 // Start starts the informers and waits for their caches.

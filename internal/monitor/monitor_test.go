@@ -107,3 +107,25 @@ func TestFreeSlotSkipsSlotsInUse(t *testing.T) {
 	tr.Release("a")
 	assert.Equal(t, tr.FreeSlot(2), 1)
 }
+
+func TestTrimKeepsWhatTheMonitorReads(t *testing.T) {
+	limits := corev1.ResourceList{"nvidia.com/gpu": resource.MustParse("1")}
+	pod := &corev1.Pod{}
+	pod.Labels = map[string]string{"clearml-task-id": "t1", "ai.allegro.agent.serial": "pod-1"}
+	pod.Annotations = map[string]string{"clearml-glue/file-0": "big file content"}
+	pod.Spec = corev1.PodSpec{NodeName: "n1", Volumes: []corev1.Volume{{Name: "v"}}, Containers: []corev1.Container{{
+		Name: "task", Image: "img", Command: []string{"bash", "-c", "a long bootstrap"}, Env: []corev1.EnvVar{{Name: "A"}},
+		Resources: corev1.ResourceRequirements{Limits: limits},
+	}}}
+	pod.Status.Phase = corev1.PodPending
+	out, err := trim(pod)
+	assert.NilError(t, err)
+	p := out.(*corev1.Pod)
+	assert.Equal(t, len(p.Annotations), 0)
+	assert.Equal(t, len(p.Spec.Volumes), 0)
+	assert.Equal(t, len(p.Spec.Containers[0].Command)+len(p.Spec.Containers[0].Env), 0)
+	assert.Equal(t, p.Labels["clearml-task-id"], "t1")
+	assert.Equal(t, p.Status.Phase, corev1.PodPending)
+	assert.Equal(t, ResourceAmount(&p.Spec, "resources.limits.nvidia.com/gpu"), int64(1))
+	assert.Equal(t, slotOf(p.Labels), 1)
+}
