@@ -1,6 +1,7 @@
 package benchmarks
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clearml-glue/clearml-glue/internal/localcluster"
 	"github.com/clearml-glue/clearml-glue/internal/podtemplate"
 )
 
@@ -243,7 +245,7 @@ func BenchmarkHeap(b *testing.B) {
 	reps := envInt("BENCH_HEAP_REPS", 3)
 	w := newWorld(b, "agentk8sglue:\n  queues: {heap: {}}\n", "heap")
 	extra := (sizes[len(sizes)-1]+999)/1000 + 1
-	addNodes(b, w.cs, "heap", extra)
+	must(b, localcluster.Shared(b).AddNodes(context.Background(), "heap", extra, 0))
 	var nodes []string
 	for i := range extra {
 		nodes = append(nodes, fmt.Sprintf("heap-%d", i))

@@ -26,19 +26,16 @@ import (
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/release"
-	authv1 "k8s.io/api/authentication/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/yaml"
 
+	"github.com/clearml-glue/clearml-glue/internal/chart"
 	"github.com/clearml-glue/clearml-glue/internal/clearml"
 	"github.com/clearml-glue/clearml-glue/internal/clearml/emulator"
 	"github.com/clearml-glue/clearml-glue/internal/config"
@@ -108,7 +105,7 @@ agentk8sglue:
 	must(tb, yaml.Unmarshal([]byte(base), &vals))
 	extra := map[string]any{}
 	must(tb, yaml.Unmarshal([]byte(values), &extra))
-	vals = mergeValues(vals, extra)
+	vals = chart.MergeValues(vals, extra)
 
 	helm, err := cluster.Helm(w.ns, func(string, ...any) {})
 	must(tb, err)
@@ -149,47 +146,20 @@ func must(tb testing.TB, err error) {
 	}
 }
 
-// mergeValues deep-merges b over a, as helm does with -f files.
-func mergeValues(a, b map[string]any) map[string]any {
-	out := map[string]any{}
-	for k, v := range a {
-		out[k] = v
-	}
-	for k, v := range b {
-		if bm, ok := v.(map[string]any); ok {
-			if am, ok := out[k].(map[string]any); ok {
-				out[k] = mergeValues(am, bm)
-				continue
-			}
-		}
-		out[k] = v
-	}
-	return out
-}
-
 func (w *world) manifestName(kind string) string {
-	for _, doc := range strings.Split(w.rel.Manifest, "\n---") {
-		m := map[string]any{}
-		if yaml.Unmarshal([]byte(doc), &m) == nil && m["kind"] == kind {
-			return m["metadata"].(map[string]any)["name"].(string)
-		}
+	obj, ok := chart.ManifestObject(w.rel.Manifest, kind)
+	if !ok {
+		w.tb.Fatalf("release has no %s", kind)
 	}
-	w.tb.Fatalf("release has no %s", kind)
-	return ""
+	return chart.ObjectName(obj)
 }
 
 // serviceAccountConfig is a client config with a token of the chart's ServiceAccount, so the glue
-// runs with the chart's RBAC. qps/burst 0 keep client-go's defaults (5/10), which is what the
-// shipped binary gets from rest.InClusterConfig; the admin config has 1000/2000.
-func (w *world) serviceAccountConfig(qps float32, burst int) *rest.Config {
+// runs with the chart's RBAC.
+func (w *world) serviceAccountConfig() *rest.Config {
 	w.tb.Helper()
-	sa := w.manifestName("ServiceAccount")
-	tr, err := w.cs.CoreV1().ServiceAccounts(w.ns).CreateToken(context.Background(), sa,
-		&authv1.TokenRequest{Spec: authv1.TokenRequestSpec{ExpirationSeconds: new(int64(3600))}}, metav1.CreateOptions{})
+	cfg, err := localcluster.Shared(w.tb).ServiceAccountConfig(context.Background(), w.ns, w.manifestName("ServiceAccount"), time.Hour)
 	must(w.tb, err)
-	cfg := rest.AnonymousClientConfig(w.admin)
-	cfg.BearerToken = tr.Status.Token
-	cfg.QPS, cfg.Burst, cfg.RateLimiter = qps, burst, nil
 	return cfg
 }
 
@@ -203,7 +173,8 @@ type glueProc struct {
 	errc     chan error
 }
 
-// startGlue runs controller.Run with the chart's ServiceAccount; qps/burst as serviceAccountConfig.
+// startGlue runs controller.Run with the chart's ServiceAccount; qps/burst are the controller's
+// GLUE_KUBE_API_QPS/BURST, 0 for the shipped defaults.
 func (w *world) startGlue(pod string, qps float32, burst int) *glueProc {
 	return w.startGlueParallel(pod, qps, burst, parallelism)
 }
@@ -211,13 +182,13 @@ func (w *world) startGlue(pod string, qps float32, burst int) *glueProc {
 // startGlueParallel is startGlue with GLUE_MAX_PARALLEL_LAUNCHES set to parallel.
 func (w *world) startGlueParallel(pod string, qps float32, burst, parallel int) *glueProc {
 	w.tb.Helper()
-	cfg := w.serviceAccountConfig(qps, burst)
+	cfg := w.serviceAccountConfig()
 	g := &glueProc{kube: newKubeRecorder(), serving: make(chan struct{}), errc: make(chan error, 1)}
 	cfg.Wrap(g.kube.wrap)
 	settings := config.Settings{
 		APIHost: w.url, AccessKey: accessKey, SecretKey: secretKey, VerifyCert: true,
 		Namespace: w.ns, ConfigMap: w.cfgName, PodName: pod, LeaseName: "clearml-agent-leader",
-		LogLevel: "info", MaxParallelLaunches: parallel,
+		LogLevel: "info", MaxParallelLaunches: parallel, KubeAPIQPS: qps, KubeAPIBurst: burst,
 	}
 	var once sync.Once
 	h := &servingHandler{signal: func() { once.Do(func() { g.servedAt = time.Now(); close(g.serving) }) },
@@ -620,35 +591,6 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 
 func newSpec(i int) emulator.TaskSpec {
 	return emulator.TaskSpec{Name: fmt.Sprintf("bench task %d", i), Container: map[string]string{"image": "python:3.12"}}
-}
-
-// addNodes adds kwok nodes (1,000 pods each) named <prefix>-<i>, retrying the status update
-// that kwok may race with (localcluster.AddNodes does not retry it).
-func addNodes(tb testing.TB, cs kubernetes.Interface, prefix string, n int) {
-	tb.Helper()
-	ctx := context.Background()
-	capacity := corev1.ResourceList{
-		corev1.ResourceCPU: resource.MustParse("32"), corev1.ResourceMemory: resource.MustParse("256Gi"),
-		corev1.ResourcePods: resource.MustParse("1000"),
-	}
-	for i := range n {
-		name := fmt.Sprintf("%s-%d", prefix, i)
-		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name,
-			Annotations: map[string]string{"kwok.x-k8s.io/node": "fake"},
-			Labels:      map[string]string{"type": "kwok", "kubernetes.io/hostname": name}}}
-		if _, err := cs.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-			tb.Fatal(err)
-		}
-		must(tb, retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			cur, err := cs.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
-			if err != nil {
-				return err
-			}
-			cur.Status.Capacity, cur.Status.Allocatable = capacity, capacity
-			_, err = cs.CoreV1().Nodes().UpdateStatus(ctx, cur, metav1.UpdateOptions{})
-			return err
-		}))
-	}
 }
 
 // createHeldJobs creates jobs that the Job controller leaves alone (spec.managedBy names no
