@@ -127,13 +127,10 @@ func queuesGetAll(s *Server, c *call) (any, *apiError) {
 }
 
 func queuesGetByID(s *Server, c *call) (any, *apiError) {
-	if aerr := required(c, "queue"); aerr != nil {
-		return nil, aerr
-	}
 	req, aerr := decode[struct {
 		Queue          string `json:"queue"`
 		MaxTaskEntries int    `json:"max_task_entries"`
-	}](c)
+	}](c, "queue")
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -149,15 +146,12 @@ func queuesGetByID(s *Server, c *call) (any, *apiError) {
 }
 
 func queuesCreate(s *Server, c *call) (any, *apiError) {
-	if aerr := required(c, "name"); aerr != nil {
-		return nil, aerr
-	}
 	req, aerr := decode[struct {
 		Name        string   `json:"name"`
 		DisplayName string   `json:"display_name"`
 		Tags        []string `json:"tags"`
 		SystemTags  []string `json:"system_tags"`
-	}](c)
+	}](c, "name")
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -197,14 +191,11 @@ func queuesGetDefault(s *Server, _ *call) (any, *apiError) {
 }
 
 func queuesGetNextTask(s *Server, c *call) (any, *apiError) {
-	if aerr := required(c, "queue"); aerr != nil {
-		return nil, aerr
-	}
 	req, aerr := decode[struct {
 		Queue       string `json:"queue"`
 		GetTaskInfo bool   `json:"get_task_info"`
 		Task        string `json:"task"`
-	}](c)
+	}](c, "queue")
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -240,10 +231,7 @@ type queueTaskRequest struct {
 }
 
 func decodeQueueTask(c *call) (queueTaskRequest, *apiError) {
-	if aerr := required(c, "queue", "task"); aerr != nil {
-		return queueTaskRequest{}, aerr
-	}
-	return decode[queueTaskRequest](c)
+	return decode[queueTaskRequest](c, "queue", "task")
 }
 
 func queuesAddTask(s *Server, c *call) (any, *apiError) {

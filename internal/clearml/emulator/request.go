@@ -226,10 +226,16 @@ func queryValue(s string) any {
 	return s
 }
 
-// decode maps the call data onto a request struct, the way the server's request models
-// validate types: a wrong type is 400/12. Unknown fields are ignored.
-func decode[T any](c *call) (T, *apiError) {
+// decode maps the call data onto a request struct, the way the server's request models do: a
+// missing or null required field is reported first, a wrong type is 400/12, unknown fields are
+// ignored.
+func decode[T any](c *call, required ...string) (T, *apiError) {
 	var req T
+	for _, f := range required {
+		if c.data[f] == nil {
+			return req, errFieldRequired(f)
+		}
+	}
 	b, err := json.Marshal(c.data)
 	if err == nil {
 		err = json.Unmarshal(b, &req)
@@ -242,16 +248,6 @@ func decode[T any](c *call) (T, *apiError) {
 		return req, errValidation(err.Error())
 	}
 	return req, nil
-}
-
-// required fails with the request model's message when a field is missing or null.
-func required(c *call, fields ...string) *apiError {
-	for _, f := range fields {
-		if c.data[f] == nil {
-			return errFieldRequired(f)
-		}
-	}
-	return nil
 }
 
 // stringList is a list field that also accepts a single string (tasks.get_all id/status).

@@ -122,10 +122,7 @@ func (f *taskFields) apply(t *Task) map[string]any {
 }
 
 func tasksCreate(s *Server, c *call) (any, *apiError) {
-	if aerr := required(c, "name", "type"); aerr != nil {
-		return nil, aerr
-	}
-	f, aerr := decode[taskFields](c)
+	f, aerr := decode[taskFields](c, "name", "type")
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -140,12 +137,9 @@ func tasksCreate(s *Server, c *call) (any, *apiError) {
 }
 
 func tasksGetByID(s *Server, c *call) (any, *apiError) {
-	if aerr := required(c, "task"); aerr != nil {
-		return nil, aerr
-	}
 	req, aerr := decode[struct {
 		Task string `json:"task"`
-	}](c)
+	}](c, "task")
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -212,10 +206,7 @@ type statusRequest struct {
 }
 
 func decodeStatus(c *call) (statusRequest, *apiError) {
-	if aerr := required(c, "task"); aerr != nil {
-		return statusRequest{}, aerr
-	}
-	return decode[statusRequest](c)
+	return decode[statusRequest](c, "task")
 }
 
 // statusEndpoint is tasks.stopped, failed, started and completed.
@@ -378,13 +369,10 @@ func tasksStop(s *Server, c *call) (any, *apiError) {
 }
 
 func tasksUpdate(s *Server, c *call) (any, *apiError) {
-	if aerr := required(c, "task"); aerr != nil {
-		return nil, aerr
-	}
 	req, aerr := decode[struct {
 		Task string `json:"task"`
 		taskFields
-	}](c)
+	}](c, "task")
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -407,14 +395,11 @@ func tasksUpdate(s *Server, c *call) (any, *apiError) {
 }
 
 func tasksEdit(s *Server, c *call) (any, *apiError) {
-	if aerr := required(c, "task"); aerr != nil {
-		return nil, aerr
-	}
 	req, aerr := decode[struct {
 		Task  string `json:"task"`
 		Force bool   `json:"force"`
 		taskFields
-	}](c)
+	}](c, "task")
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -439,9 +424,6 @@ func tasksEdit(s *Server, c *call) (any, *apiError) {
 }
 
 func tasksEditHyperParams(s *Server, c *call) (any, *apiError) {
-	if aerr := required(c, "task", "hyperparams"); aerr != nil {
-		return nil, aerr
-	}
 	req, aerr := decode[struct {
 		Task        string `json:"task"`
 		Force       bool   `json:"force"`
@@ -453,7 +435,7 @@ func tasksEditHyperParams(s *Server, c *call) (any, *apiError) {
 			Type        string  `json:"type"`
 			Description string  `json:"description"`
 		} `json:"hyperparams"`
-	}](c)
+	}](c, "task", "hyperparams")
 	if aerr != nil {
 		return nil, aerr
 	}

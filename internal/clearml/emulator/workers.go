@@ -79,16 +79,13 @@ func remoteIP(c *call) string {
 }
 
 func workersRegister(s *Server, c *call) (any, *apiError) {
-	if aerr := required(c, "worker"); aerr != nil {
-		return nil, aerr
-	}
 	req, aerr := decode[struct {
 		Worker     string   `json:"worker"`
 		Queues     []string `json:"queues"`
 		Timeout    int      `json:"timeout"`
 		Tags       []string `json:"tags"`
 		SystemTags []string `json:"system_tags"`
-	}](c)
+	}](c, "worker")
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -115,12 +112,9 @@ func workersRegister(s *Server, c *call) (any, *apiError) {
 }
 
 func workersUnregister(s *Server, c *call) (any, *apiError) {
-	if aerr := required(c, "worker"); aerr != nil {
-		return nil, aerr
-	}
 	req, aerr := decode[struct {
 		Worker string `json:"worker"`
-	}](c)
+	}](c, "worker")
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -130,9 +124,6 @@ func workersUnregister(s *Server, c *call) (any, *apiError) {
 }
 
 func workersStatusReport(s *Server, c *call) (any, *apiError) {
-	if aerr := required(c, "worker", "timestamp"); aerr != nil {
-		return nil, aerr
-	}
 	req, aerr := decode[struct {
 		Worker    string   `json:"worker"`
 		Timestamp int64    `json:"timestamp"`
@@ -140,7 +131,7 @@ func workersStatusReport(s *Server, c *call) (any, *apiError) {
 		Queue     string   `json:"queue"`
 		Queues    []string `json:"queues"`
 		Tags      []string `json:"tags"`
-	}](c)
+	}](c, "worker", "timestamp")
 	if aerr != nil {
 		return nil, aerr
 	}
