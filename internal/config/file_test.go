@@ -91,5 +91,11 @@ func TestLoadSettingsNamesTheVariable(t *testing.T) {
 	s, err := LoadSettings()
 	assert.NilError(t, err)
 	assert.Equal(t, s.VerifyCert, true)
+	qps, burst := s.KubeClientRate()
+	assert.Equal(t, qps, float32(100))
+	assert.Equal(t, burst, 200)
+	t.Setenv("GLUE_KUBE_API_QPS", "-1")
+	_, err = LoadSettings()
+	assert.ErrorContains(t, err, "GLUE_KUBE_API_QPS/GLUE_KUBE_API_BURST: must not be negative")
 	assert.Assert(t, s.PodName != "", "pod name defaults to the hostname")
 }

@@ -26,11 +26,10 @@ type Settings struct {
 	MetricsAddr    string `envconfig:"GLUE_METRICS_ADDR" default:":8080"`
 	HealthAddr     string `envconfig:"GLUE_HEALTH_ADDR" default:":8081"`
 	LogLevel       string `envconfig:"GLUE_LOG_LEVEL" default:"info"`
-	// KubeAPIQPS and KubeAPIBurst rate-limit the controller's Kubernetes client; client-go's
-	// default (5/10) would cap launches at about 5 per second. Events use a separate client
-	// with a tenth of the rate, so they never delay a launch.
-	KubeAPIQPS   float32 `envconfig:"GLUE_KUBE_API_QPS" default:"100"`
-	KubeAPIBurst int     `envconfig:"GLUE_KUBE_API_BURST" default:"200"`
+	// KubeAPIQPS and KubeAPIBurst rate-limit the controller's Kubernetes client (0: see
+	// KubeClientRate); client-go's own default (5/10) would cap launches at about 5 per second.
+	KubeAPIQPS   float32 `envconfig:"GLUE_KUBE_API_QPS"`
+	KubeAPIBurst int     `envconfig:"GLUE_KUBE_API_BURST"`
 	// MaxParallelLaunches bounds concurrent launches.
 	MaxParallelLaunches int `envconfig:"GLUE_MAX_PARALLEL_LAUNCHES" default:"8"`
 }
@@ -53,8 +52,8 @@ func (s Settings) Validate() error {
 	if s.MaxParallelLaunches < 1 {
 		errs = append(errs, fmt.Errorf("GLUE_MAX_PARALLEL_LAUNCHES: must be at least 1, got %d", s.MaxParallelLaunches))
 	}
-	if s.KubeAPIQPS <= 0 || s.KubeAPIBurst < 1 {
-		errs = append(errs, fmt.Errorf("GLUE_KUBE_API_QPS/GLUE_KUBE_API_BURST: must be positive, got %v/%d", s.KubeAPIQPS, s.KubeAPIBurst))
+	if s.KubeAPIQPS < 0 || s.KubeAPIBurst < 0 {
+		errs = append(errs, fmt.Errorf("GLUE_KUBE_API_QPS/GLUE_KUBE_API_BURST: must not be negative, got %v/%d", s.KubeAPIQPS, s.KubeAPIBurst))
 	}
 	switch s.LogLevel {
 	case "debug", "info", "warn", "error":
@@ -62,4 +61,17 @@ func (s Settings) Validate() error {
 		errs = append(errs, fmt.Errorf("GLUE_LOG_LEVEL: %q is not debug, info, warn or error", s.LogLevel))
 	}
 	return errors.Join(errs...)
+}
+
+// KubeClientRate is the Kubernetes client's rate limit: the settings, or 100/200 where unset (so
+// settings built in code get the same default as the environment).
+func (s Settings) KubeClientRate() (qps float32, burst int) {
+	qps, burst = s.KubeAPIQPS, s.KubeAPIBurst
+	if qps == 0 {
+		qps = 100
+	}
+	if burst == 0 {
+		burst = 200
+	}
+	return qps, burst
 }

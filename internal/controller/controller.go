@@ -52,17 +52,15 @@ func Run(ctx context.Context, o Options) error {
 	if o.MonitorWorkers == 0 {
 		o.MonitorWorkers = 4
 	}
-	if s.KubeAPIQPS == 0 { // settings built in code rather than by LoadSettings
-		s.KubeAPIQPS, s.KubeAPIBurst = 100, 200
-	}
 	restConfig := rest.CopyConfig(o.RESTConfig)
-	restConfig.QPS, restConfig.Burst = s.KubeAPIQPS, s.KubeAPIBurst
+	restConfig.QPS, restConfig.Burst = s.KubeClientRate()
 	cs, err := kubernetes.NewForConfig(restConfig)
 	if err != nil {
 		return fmt.Errorf("kubernetes client: %w", err)
 	}
 	eventConfig := rest.CopyConfig(restConfig)
-	eventConfig.QPS, eventConfig.Burst = max(s.KubeAPIQPS/10, 1), max(s.KubeAPIBurst/10, 1)
+	// Events on their own client at a tenth of the rate, so they never delay a launch.
+	eventConfig.QPS, eventConfig.Burst = max(restConfig.QPS/10, 1), max(restConfig.Burst/10, 1)
 	eventClient, err := kubernetes.NewForConfig(eventConfig)
 	if err != nil {
 		return fmt.Errorf("kubernetes client: %w", err)

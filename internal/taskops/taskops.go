@@ -20,15 +20,14 @@ type Ops struct {
 	WorkerID string
 	Logger   *slog.Logger
 
-	mu               sync.Mutex
-	pendingName      string
-	pendingID        string
-	createPendingTag string
+	mu          sync.Mutex
+	pendingName string
+	pendingID   string
 }
 
 // New returns Ops for the given pending queue name.
 func New(c *clearml.Client, workerID, pendingQueue string, logger *slog.Logger) *Ops {
-	return &Ops{Client: c, WorkerID: workerID, Logger: logger, pendingName: pendingQueue, createPendingTag: clearml.PendingQueueTag}
+	return &Ops{Client: c, WorkerID: workerID, Logger: logger, pendingName: pendingQueue}
 }
 
 // Log writes one line to the task's console log; a failure is logged, never returned, because a
@@ -89,7 +88,7 @@ func (o *Ops) PendingQueueID(ctx context.Context) (string, error) {
 	if o.pendingID != "" {
 		return o.pendingID, nil
 	}
-	id, err := ResolveQueue(ctx, o.Client, o.pendingName, true, []string{o.createPendingTag})
+	id, err := ResolveQueue(ctx, o.Client, o.pendingName, true, []string{clearml.PendingQueueTag})
 	if err != nil {
 		return "", fmt.Errorf("pending queue %q: %w", o.pendingName, err)
 	}
