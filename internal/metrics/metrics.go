@@ -67,5 +67,8 @@ var (
 func init() {
 	Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		TasksPulled, TasksLaunched, TasksRequeued, TasksFailed, LaunchSeconds, ConfigReloads, ConfigValid,
-		LiveObjects, PollCycles, ClearMLErrors, KubernetesErrors, IsLeader)
+		LiveObjects, PollCycles, ClearMLErrors, KubernetesErrors, IsLeader,
+		QueueDepth, QueueAtLimit, wait, ClearMLRequestSeconds, ClearMLRequests,
+		KubernetesRequestSeconds, KubernetesRequests, KubernetesRateLimiterSeconds, BuildInfo)
+	SetBuildInfo(stampedVersion())
 }
