@@ -2,6 +2,7 @@ package chart
 
 import (
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -26,12 +27,49 @@ func roleRules(t *testing.T, r *Rendered) []rule {
 	return role.Rules
 }
 
+// TestPythonGlueNamespacesGetOnlyReadByName: migration namespaces get a Role that reads pods
+// and jobs by name, nothing else, bound to the controller's ServiceAccount.
+func TestPythonGlueNamespacesGetOnlyReadByName(t *testing.T) {
+	r := withCreds(t, "agentk8sglue.pythonGlueNamespaces={legacy,clearml}")
+	var roles, bindings []string
+	for _, doc := range objects(t, r) {
+		switch {
+		case doc.GetName() != fullname+"-python-glue":
+		case doc.GetKind() == "RoleBinding":
+			bindings = append(bindings, doc.GetNamespace())
+		case doc.GetKind() == "Role":
+			var role struct {
+				Rules []rule `json:"rules"`
+			}
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(doc.Object, &role); err != nil {
+				t.Fatal(err)
+			}
+			roles = append(roles, doc.GetNamespace())
+			want := []rule{
+				{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get"}},
+				{APIGroups: []string{"batch"}, Resources: []string{"jobs"}, Verbs: []string{"get"}},
+			}
+			if diff := cmp.Diff(want, role.Rules); diff != "" {
+				t.Errorf("Role %s rules (-want +got):\n%s", doc.GetNamespace(), diff)
+			}
+		}
+	}
+	slices.Sort(roles)
+	slices.Sort(bindings)
+	if diff := cmp.Diff([]string{"clearml", "legacy"}, roles); diff != "" {
+		t.Errorf("python glue Roles (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(roles, bindings); diff != "" {
+		t.Errorf("python glue Roles (-want +got):\n%s", diff)
+	}
+}
+
 // TestRoleRules: the Role grants exactly what the controller needs, and each optional feature
 // adds exactly its own rights.
 func TestRoleRules(t *testing.T) {
 	base := []rule{
 		{APIGroups: []string{""}, Resources: []string{"configmaps"}, ResourceNames: []string{fullname}, Verbs: []string{"get", "list", "watch"}},
-		{APIGroups: []string{"batch"}, Resources: []string{"jobs"}, Verbs: []string{"create", "get", "list", "watch", "patch", "delete"}},
+		{APIGroups: []string{"batch"}, Resources: []string{"jobs"}, Verbs: []string{"create", "get", "list", "watch", "delete"}},
 		{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list", "watch", "delete"}},
 		{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 	}

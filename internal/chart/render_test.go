@@ -1,6 +1,7 @@
 package chart
 
 import (
+	"slices"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -283,6 +284,25 @@ func TestGlueConfigRefs(t *testing.T) {
 		SvcAnnotations: map[string]string{"example.com/purpose": "clearml-session"}}
 	if diff := cmp.Diff(want, cfg.Sessions); diff != "" {
 		t.Errorf("sessions (-want +got):\n%s", diff)
+	}
+}
+
+// TestGlueConfigKeepsMeaningfulZeros: a zero the user sets reaches the controller as zero, not
+// as the controller's default; a zero poll interval reaches it too, to be refused there.
+func TestGlueConfigKeepsMeaningfulZeros(t *testing.T) {
+	r := withCreds(t, "agentk8sglue.disruptionRequeueLimit=0", "agentk8sglue.pendingQueueName=team-a-pending",
+		"agentk8sglue.pythonGlueNamespaces={legacy}")
+	cfg := glueConfig(t, r)
+	if cfg.DisruptionRequeueLimit != 0 || cfg.CompletedPodDeletionDelayMinutes != 0 {
+		t.Errorf("zeros replaced: disruptionRequeueLimit %d, completedPodDeletionDelayMinutes %d", cfg.DisruptionRequeueLimit, cfg.CompletedPodDeletionDelayMinutes)
+	}
+	if cfg.PendingQueue != "team-a-pending" || !slices.Equal(cfg.PythonGlueNamespaces, []string{"legacy"}) {
+		t.Errorf("pendingQueue %q, pythonGlueNamespaces %v", cfg.PendingQueue, cfg.PythonGlueNamespaces)
+	}
+	_, err := Render(RenderOptions{ChartDir: chartDir, ValuesFiles: []string{filepath.Join(chartDir, "ci", "default-values.yaml")},
+		Set: []string{"agentk8sglue.pollIntervalSeconds=0"}, ReleaseName: release, Namespace: namespace})
+	if err == nil || !strings.Contains(err.Error(), "pollIntervalSeconds") {
+		t.Errorf("pollIntervalSeconds=0: want an error naming it, got %v", err)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/yaml"
 )
 
@@ -68,6 +69,10 @@ type File struct {
 	// ImagePullSecrets are names of Secrets added to every task pod.
 	ImagePullSecrets []string `json:"imagePullSecrets,omitempty"`
 	Sessions         Sessions `json:"sessions,omitempty"`
+	// PythonGlueNamespaces are namespaces where ClearML's Python glue created task objects
+	// (Pods or Jobs named clearml-id-<task> with its CLEARML=agent-<hash> label): a task that has
+	// one there is left to that glue, never launched a second time.
+	PythonGlueNamespaces []string `json:"pythonGlueNamespaces,omitempty"`
 }
 
 // Queue is one entry of File.Queues.
@@ -140,47 +145,35 @@ var TemplateKeys = []string{
 
 // Default returns a File with every default applied.
 func Default() File {
-	var f File
-	f.applyDefaults()
+	f := File{
+		TaskKind:            TaskKindJob,
+		PendingQueue:        PendingQueueDefault,
+		PollIntervalSeconds: 5,
+		AgentName:           "clearml-agent",
+		MonitoredResources:  MonitoredResources{MaxResourcesFieldName: "resources.limits.nvidia.com/gpu"},
+		ImagePull: ImagePull{
+			FailFastReasons:     []string{"InvalidImageName"},
+			GraceReasons:        []string{"ImagePullBackOff", "ErrImagePull"},
+			BackOffGraceSeconds: 120,
+		},
+		DisruptionRequeueLimit: 3,
+		DefaultContainerImage:  "allegroai/clearml-agent-k8s-base:1.24-21",
+	}
+	f.deriveDefaults()
 	return f
 }
 
-func (f *File) applyDefaults() {
-	if f.TaskKind == "" {
-		f.TaskKind = TaskKindJob
-	}
-	if f.PendingQueue == "" {
-		f.PendingQueue = "k8s_scheduler"
-	}
-	if f.PollIntervalSeconds == 0 {
-		f.PollIntervalSeconds = 5
-	}
-	if f.AgentName == "" {
-		f.AgentName = "clearml-agent"
-	}
+// PendingQueueDefault is the Python glue's pending queue name, shared by every glue that keeps it.
+const PendingQueueDefault = "k8s_scheduler"
+
+// deriveDefaults fills the defaults that follow other fields. Other defaults are set before
+// decoding (Default), so an explicit zero in the file is kept, never replaced.
+func (f *File) deriveDefaults() {
 	if f.WorkerID == "" {
 		f.WorkerID = f.AgentName
 	}
-	if f.MonitoredResources.MaxResourcesFieldName == "" {
-		f.MonitoredResources.MaxResourcesFieldName = "resources.limits.nvidia.com/gpu"
-	}
 	if f.MonitoredResources.MinResourcesFieldName == "" {
 		f.MonitoredResources.MinResourcesFieldName = f.MonitoredResources.MaxResourcesFieldName
-	}
-	if f.ImagePull.FailFastReasons == nil {
-		f.ImagePull.FailFastReasons = []string{"InvalidImageName"}
-	}
-	if f.ImagePull.GraceReasons == nil {
-		f.ImagePull.GraceReasons = []string{"ImagePullBackOff", "ErrImagePull"}
-	}
-	if f.ImagePull.BackOffGraceSeconds == 0 {
-		f.ImagePull.BackOffGraceSeconds = 120
-	}
-	if f.DisruptionRequeueLimit == 0 {
-		f.DisruptionRequeueLimit = 3
-	}
-	if f.DefaultContainerImage == "" {
-		f.DefaultContainerImage = "allegroai/clearml-agent-k8s-base:1.24-21"
 	}
 }
 
@@ -188,66 +181,89 @@ func (f *File) applyDefaults() {
 // in labels after sanitizing.
 var queueNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.\-]{2,}$`)
 
-// Validate reports every problem in f, each prefixed with its path (the values key it comes from).
+// Validate reports every problem in f, each with its path (the values key it comes from).
 func (f *File) Validate() error {
-	var errs []error
-	add := func(path, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
-	}
+	var errs field.ErrorList
 	if f.Namespace == "" {
-		add("namespace", "must be set")
+		errs = append(errs, field.Required(field.NewPath("namespace"), ""))
 	}
 	if f.TaskKind != TaskKindJob && f.TaskKind != TaskKindPod {
-		add("taskKind", "%q is not Job or Pod", f.TaskKind)
+		errs = append(errs, field.NotSupported(field.NewPath("taskKind"), f.TaskKind, []string{TaskKindJob, TaskKindPod}))
 	}
 	if len(f.Queues) == 0 && strings.TrimSpace(f.Queue) == "" {
-		add("queues", "no queue to serve: set agentk8sglue.queues or agentk8sglue.queue")
+		errs = append(errs, field.Required(field.NewPath("queues"), "no queue to serve: set agentk8sglue.queues or agentk8sglue.queue"))
 	}
+	const badName = "not a valid queue name (at least 3 of letters, digits, '_', '.', '-')"
 	for _, name := range f.legacyQueueNames() {
 		if !queueNameRE.MatchString(name) {
-			add("queue", "%q is not a valid queue name (at least 3 of letters, digits, '_', '.', '-')", name)
+			errs = append(errs, field.Invalid(field.NewPath("queue"), name, badName))
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(f.Queues)) {
 		q := f.Queues[name]
-		path := "queues." + name
+		path := field.NewPath("queues").Key(name)
 		if !queueNameRE.MatchString(name) {
-			add(path, "%q is not a valid queue name (at least 3 of letters, digits, '_', '.', '-')", name)
+			errs = append(errs, field.Invalid(path, name, badName))
 		}
-		if q.QueueSettings.MaxPods < 0 {
-			add(path+".queueSettings.maxPods", "must not be negative, got %d", q.QueueSettings.MaxPods)
-		}
-		errs = append(errs, validateTemplate(path+".templateOverrides", q.TemplateOverrides)...)
+		errs = append(errs, nonNegative(path.Child("queueSettings", "maxPods"), q.QueueSettings.MaxPods)...)
+		errs = append(errs, validateTemplate(path.Child("templateOverrides"), q.TemplateOverrides)...)
 	}
-	errs = append(errs, validateTemplate("basePodTemplate", f.BasePodTemplate)...)
-	for path, v := range map[string]int{
-		"maxPods":                          f.MaxPods,
-		"monitoredResources.maxResources":  f.MonitoredResources.MaxResources,
-		"pollIntervalSeconds":              f.PollIntervalSeconds,
-		"completedPodDeletionDelayMinutes": f.CompletedPodDeletionDelayMinutes,
-		"imagePull.backOffGraceSeconds":    f.ImagePull.BackOffGraceSeconds,
-		"disruptionRequeueLimit":           f.DisruptionRequeueLimit,
+	errs = append(errs, validateTemplate(field.NewPath("basePodTemplate"), f.BasePodTemplate)...)
+	errs = append(errs, nonNegative(field.NewPath("maxPods"), f.MaxPods)...)
+	errs = append(errs, nonNegative(field.NewPath("monitoredResources", "maxResources"), f.MonitoredResources.MaxResources)...)
+	errs = append(errs, nonNegative(field.NewPath("completedPodDeletionDelayMinutes"), f.CompletedPodDeletionDelayMinutes)...)
+	errs = append(errs, nonNegative(field.NewPath("imagePull", "backOffGraceSeconds"), f.ImagePull.BackOffGraceSeconds)...)
+	errs = append(errs, nonNegative(field.NewPath("disruptionRequeueLimit"), f.DisruptionRequeueLimit)...)
+	if f.PollIntervalSeconds < 1 {
+		errs = append(errs, field.Invalid(field.NewPath("pollIntervalSeconds"), f.PollIntervalSeconds, "must be at least 1"))
+	}
+	if strings.TrimSpace(f.PendingQueue) == "" || len(strings.TrimSpace(f.PendingQueue)) < 3 {
+		errs = append(errs, field.Invalid(field.NewPath("pendingQueue"), f.PendingQueue, "a ClearML queue name has at least 3 characters"))
+	}
+	for _, p := range []struct {
+		path  *field.Path
+		value string
+	}{
+		{field.NewPath("monitoredResources", "maxResourcesFieldName"), f.MonitoredResources.MaxResourcesFieldName},
+		{field.NewPath("monitoredResources", "minResourcesFieldName"), f.MonitoredResources.MinResourcesFieldName},
 	} {
-		if v < 0 {
-			add(path, "must not be negative, got %d", v)
+		if err := checkResourcePaths(p.value); err != nil {
+			errs = append(errs, field.Invalid(p.path, p.value, err.Error()))
 		}
 	}
-	if f.PollIntervalSeconds == 0 {
-		add("pollIntervalSeconds", "must be at least 1")
+	// One error a line, sorted by path, so a user reads them like a list of values keys.
+	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+	out := make([]error, len(errs))
+	for i, e := range errs {
+		out[i] = e
 	}
-	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
-	return errors.Join(errs...)
+	return errors.Join(out...)
 }
 
-func validateTemplate(path string, t map[string]any) []error {
-	var errs []error
-	known := map[string]bool{}
-	for _, k := range TemplateKeys {
-		known[k] = true
+func nonNegative(path *field.Path, v int) field.ErrorList {
+	if v < 0 {
+		return field.ErrorList{field.Invalid(path, v, "must not be negative")}
 	}
+	return nil
+}
+
+// checkResourcePaths checks a monitoredResources field name: "|"-separated alternatives, each
+// resources.limits.<name> or resources.requests.<name> (internal/admission reads them).
+func checkResourcePaths(value string) error {
+	for alt := range strings.SplitSeq(value, "|") {
+		parts := strings.SplitN(strings.TrimSpace(alt), ".", 3)
+		if len(parts) != 3 || parts[0] != "resources" || (parts[1] != "limits" && parts[1] != "requests") || parts[2] == "" {
+			return fmt.Errorf("%q is not resources.limits.<name> or resources.requests.<name>", strings.TrimSpace(alt))
+		}
+	}
+	return nil
+}
+
+func validateTemplate(path *field.Path, t map[string]any) field.ErrorList {
+	var errs field.ErrorList
 	for _, k := range slices.Sorted(maps.Keys(t)) {
-		if !known[k] {
-			errs = append(errs, fmt.Errorf("%s.%s: unknown template key (known: %s)", path, k, strings.Join(TemplateKeys, ", ")))
+		if !slices.Contains(TemplateKeys, k) {
+			errs = append(errs, field.NotSupported(path.Child(k), k, TemplateKeys))
 		}
 	}
 	return errs
@@ -296,11 +312,12 @@ func (f *File) legacyQueueNames() []string {
 // Parse decodes a glue file strictly (an unknown key is an error), applies defaults and validates.
 // source names where the data came from (a path or "configmap ns/name") for error messages.
 func Parse(data []byte, source string) (*File, error) {
-	var f File
+	f := Default()
+	f.WorkerID, f.MonitoredResources.MinResourcesFieldName = "", ""
 	if err := yaml.UnmarshalStrict(bytes.TrimSpace(data), &f); err != nil {
 		return nil, fmt.Errorf("%s: %w", source, err)
 	}
-	f.applyDefaults()
+	f.deriveDefaults()
 	if err := f.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: invalid glue config:\n%w", source, err)
 	}

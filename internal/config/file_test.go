@@ -20,26 +20,39 @@ func TestParseAppliesDefaults(t *testing.T) {
 	assert.Equal(t, f.ImagePull.BackOffGraceSeconds, 120)
 }
 
+func TestParseKeepsExplicitZeros(t *testing.T) {
+	f, err := Parse([]byte("namespace: ml\nqueue: abc\ndisruptionRequeueLimit: 0\nimagePull: {backOffGraceSeconds: 0, failFastReasons: []}\n"), "test")
+	assert.NilError(t, err)
+	assert.Equal(t, f.DisruptionRequeueLimit, 0)
+	assert.Equal(t, f.ImagePull.BackOffGraceSeconds, 0)
+	assert.Equal(t, len(f.ImagePull.FailFastReasons), 0)
+	assert.DeepEqual(t, f.ImagePull.GraceReasons, []string{"ImagePullBackOff", "ErrImagePull"})
+}
+
 func TestParseRefusesBadInputNamingWhere(t *testing.T) {
 	for name, tc := range map[string]struct {
 		yaml string
 		want []string
 	}{
 		"unknown top-level key": {"namespace: ml\nqueue: abc\nqeues: {}\n", []string{"source.yaml", "qeues"}},
-		"no queue":              {"namespace: ml\n", []string{"queues: no queue to serve"}},
-		"no namespace":          {"queue: abc\n", []string{"namespace: must be set"}},
-		"bad task kind":         {"namespace: ml\nqueue: abc\ntaskKind: CronJob\n", []string{`taskKind: "CronJob" is not Job or Pod`}},
-		"short legacy queue":    {"namespace: ml\nqueue: ab,good-q\n", []string{`queue: "ab" is not a valid queue name`}},
-		"bad queue name":        {"namespace: ml\nqueues: {'a b c': {}}\n", []string{`queues.a b c: "a b c" is not a valid queue name`}},
+		"no queue":              {"namespace: ml\n", []string{"queues: Required value: no queue to serve"}},
+		"no namespace":          {"queue: abc\n", []string{"namespace: Required value"}},
+		"bad task kind":         {"namespace: ml\nqueue: abc\ntaskKind: CronJob\n", []string{`taskKind: Unsupported value: "CronJob": supported values: "Job", "Pod"`}},
+		"short legacy queue":    {"namespace: ml\nqueue: ab,good-q\n", []string{`queue: Invalid value: "ab": not a valid queue name`}},
+		"bad queue name":        {"namespace: ml\nqueues: {'a b c': {}}\n", []string{`queues[a b c]: Invalid value: "a b c": not a valid queue name`}},
 		"negative queue maxPods": {"namespace: ml\nqueues: {gpu: {queueSettings: {maxPods: -1}}}\n",
-			[]string{"queues.gpu.queueSettings.maxPods: must not be negative, got -1"}},
-		"negative global limit": {"namespace: ml\nqueue: abc\nmaxPods: -2\n", []string{"maxPods: must not be negative, got -2"}},
+			[]string{"queues[gpu].queueSettings.maxPods: Invalid value: -1: must not be negative"}},
+		"negative global limit": {"namespace: ml\nqueue: abc\nmaxPods: -2\n", []string{"maxPods: Invalid value: -2: must not be negative"}},
 		"unknown template key": {"namespace: ml\nqueue: abc\nbasePodTemplate: {nodeSelektor: {}}\n",
-			[]string{"basePodTemplate.nodeSelektor: unknown template key"}},
+			[]string{`basePodTemplate.nodeSelektor: Unsupported value: "nodeSelektor"`}},
 		"unknown override key": {"namespace: ml\nqueues: {cpu: {templateOverrides: {resource: {}}}}\n",
-			[]string{"queues.cpu.templateOverrides.resource: unknown template key"}},
+			[]string{`queues[cpu].templateOverrides.resource: Unsupported value: "resource"`}},
 		"every error reported": {"namespace: ml\nqueues: {cpu: {queueSettings: {maxPods: -1}}}\nmaxPods: -1\n",
-			[]string{"queues.cpu.queueSettings.maxPods", "\nmaxPods: must not be negative"}},
+			[]string{"queues[cpu].queueSettings.maxPods", "maxPods: Invalid value: -1: must not be negative\nqueues[cpu]"}},
+		"zero poll interval": {"namespace: ml\nqueue: abc\npollIntervalSeconds: 0\n", []string{"pollIntervalSeconds: Invalid value: 0: must be at least 1"}},
+		"resource path not a resources path": {"namespace: ml\nqueue: abc\nmonitoredResources: {maxResourcesFieldName: 'nodeSelector.gpu'}\n",
+			[]string{`monitoredResources.maxResourcesFieldName: Invalid value: "nodeSelector.gpu"`}},
+		"short pending queue": {"namespace: ml\nqueue: abc\npendingQueue: k8\n", []string{`pendingQueue: Invalid value: "k8"`}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.yaml), "source.yaml")

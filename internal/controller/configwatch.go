@@ -27,6 +27,7 @@ type configWatch struct {
 	recorder        record.EventRecorder
 	logger          *slog.Logger
 	current         atomic.Pointer[scheduler.Snapshot]
+	configMap       atomic.Pointer[corev1.ConfigMap] // the newest version seen, for Events
 	lastVersion     string
 	first           chan struct{}
 	wake            chan struct{}
@@ -59,6 +60,7 @@ func (w *configWatch) load(obj any) {
 		return
 	}
 	w.lastVersion = cm.ResourceVersion
+	w.configMap.Store(cm)
 	snap, err := parseSnapshot(cm)
 	if err != nil {
 		metrics.ConfigReloads.WithLabelValues("invalid").Inc()
@@ -81,6 +83,23 @@ func (w *configWatch) load(obj any) {
 	select {
 	case w.wake <- struct{}{}:
 	default:
+	}
+}
+
+// reportUnresolved tells the user, on the ConfigMap that names it, that a queue is missing on
+// the ClearML server (err) or was found again (nil).
+func (w *configWatch) reportUnresolved(queue string, err error) {
+	cm := w.configMap.Load()
+	if err != nil {
+		w.logger.Error("queue not served: not found on the ClearML server; looked up again every cycle", "queue", queue, "err", err)
+		if cm != nil {
+			w.recorder.Event(cm, corev1.EventTypeWarning, "QueueNotFound", truncate(err.Error(), 1000))
+		}
+		return
+	}
+	w.logger.Info("queue found on the ClearML server; now served", "queue", queue)
+	if cm != nil {
+		w.recorder.Event(cm, corev1.EventTypeNormal, "QueueFound", "queue "+queue+" is served")
 	}
 }
 

@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -124,8 +127,10 @@ type glue struct {
 	log      *slog.Logger
 }
 
-// elect runs lead only while this replica holds the Lease; losing it ends Run with an error so
-// the pod restarts as a follower (the usual client-go pattern).
+// elect runs lead only while this replica holds the Lease. Whatever ends serving (an error, the
+// Lease lost, shutdown) ends the election too: the Lease is released, /healthz fails, launches
+// in flight finish, and Run returns, so the process exits and never holds the Lease without
+// serving (a zombie leader). A new process starts as a follower.
 func (g *glue) elect(ctx context.Context) error {
 	s := g.opts.Settings
 	lock, err := resourcelock.New(resourcelock.LeasesResourceLock, s.Namespace, s.LeaseName,
@@ -133,28 +138,52 @@ func (g *glue) elect(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var leadErr error
-	lost := false
-	leaderelection.RunOrDie(ctx, leaderelection.LeaderElectionConfig{
-		Lock: lock, ReleaseOnCancel: true,
-		LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
+	electCtx, stopElection := context.WithCancel(ctx)
+	defer stopElection()
+	served := make(chan error, 1) // lead's result, sent once if this replica ever led
+	var leading atomic.Bool
+	elector, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
+		Lock: lock, ReleaseOnCancel: true, Name: s.LeaseName,
+		LeaseDuration: LeaseDuration, RenewDeadline: RenewDeadline, RetryPeriod: RetryPeriod,
 		Callbacks: leaderelection.LeaderCallbacks{
-			OnStartedLeading: func(ctx context.Context) {
+			OnStartedLeading: func(leadCtx context.Context) {
+				leading.Store(true)
 				metrics.IsLeader.Set(1)
 				g.log.Info("leading", "identity", s.PodName)
-				leadErr = g.lead(ctx)
+				err := g.lead(leadCtx)
+				// Serving is over: stop renewing so another replica can take over.
+				stopElection()
+				served <- err
 			},
-			OnStoppedLeading: func() {
-				metrics.IsLeader.Set(0)
-				lost = ctx.Err() == nil
-			},
+			OnStoppedLeading: func() { metrics.IsLeader.Set(0) },
 		},
 	})
-	if lost {
-		return errors.Join(errors.New("lost the leader lease"), leadErr)
+	if err != nil {
+		return err
 	}
-	return leadErr
+	elector.Run(electCtx)
+	if !leading.Load() {
+		return nil // shut down before ever leading
+	}
+	err = <-served // wait for in-flight launches
+	switch {
+	case ctx.Err() != nil:
+		return err
+	case err != nil:
+		g.opts.Probes.SetDead(err.Error())
+		return fmt.Errorf("serving stopped, leader Lease released: %w", err)
+	default:
+		g.opts.Probes.SetDead("lost the leader Lease")
+		return errors.New("lost the leader Lease")
+	}
 }
+
+// Leader election timing: a new leader takes over within LeaseDuration of the old one's end.
+const (
+	LeaseDuration = 15 * time.Second
+	RenewDeadline = 10 * time.Second
+	RetryPeriod   = 2 * time.Second
+)
 
 // lead is the active glue: monitor, recovery, scheduler, worker heartbeat.
 func (g *glue) lead(ctx context.Context) error {
@@ -169,19 +198,26 @@ func (g *glue) lead(ctx context.Context) error {
 	if err := mon.Start(ctx); err != nil {
 		return err
 	}
+	// The pending queue is needed before anything is launched; a ClearML outage at this moment
+	// is waited out here rather than ending the leadership.
+	if err := retryUntil(ctx, g.log, "resolve the pending queue", func() error {
+		_, err := ops.PendingQueueID(ctx)
+		return err
+	}); err != nil {
+		return err
+	}
 	if err := mon.Reconcile(ctx); err != nil {
 		g.log.Warn("reconcile of existing objects incomplete", "err", err)
 	}
 	sched := scheduler.New(scheduler.Options{
-		Client: g.client, Ops: ops, Clientset: g.cs, Tracker: mon.Tracker, Config: current, Wake: g.watch.wake,
+		Client: g.client, Ops: ops, Clientset: g.cs, Tracker: mon.Tracker(), Owns: mon.Watching,
+		Foreign: scheduler.PythonGlueObjects(g.cs, func() []string { return current().File.PythonGlueNamespaces }), Config: current, Wake: g.watch.wake,
 		MaxParallel: s.MaxParallelLaunches, Recorder: g.recorder, Logger: g.log,
+		Unresolved: g.watch.reportUnresolved,
 	})
 	queueIDs, err := sched.QueueIDs(ctx)
 	if err != nil {
-		return fmt.Errorf("resolve queues: %w", err)
-	}
-	if _, err := ops.PendingQueueID(ctx); err != nil {
-		return err
+		g.log.Warn("serving the queues found; the others are looked up again every cycle", "err", err)
 	}
 	worker := snap.File.WorkerID
 	if err := g.client.WorkersRegister(ctx, clearml.WorkersRegisterRequest{Worker: worker, Queues: queueIDs, Timeout: 600}); err != nil {
@@ -192,22 +228,37 @@ func (g *glue) lead(ctx context.Context) error {
 		defer cancel()
 		_ = g.client.WorkersUnregister(uctx, worker)
 	}()
-	if err := sched.Recover(ctx); err != nil {
-		g.log.Warn("recovery of popped tasks incomplete", "err", err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := sched.Recover(ctx); err != nil {
+			g.log.Warn("recovery of popped tasks incomplete", "err", err)
+		}
+	})
+	wg.Go(func() {
 		mon.Run(ctx, g.opts.MonitorWorkers, func() time.Duration {
 			return time.Duration(current().File.PollIntervalSeconds) * time.Second
 		})
-	}()
-	go g.heartbeat(ctx, worker, sched)
+	})
+	wg.Go(func() { g.heartbeat(ctx, worker, sched) })
 	g.opts.Probes.SetReady(true)
 	g.log.Info("serving", "queues", snap.File.QueueNames(), "worker", worker)
 	err = sched.Run(ctx)
 	g.opts.Probes.SetReady(false)
-	<-done
+	wg.Wait()
+	return err
+}
+
+// retryUntil calls f with backoff until it succeeds or ctx ends.
+func retryUntil(ctx context.Context, log *slog.Logger, what string, f func() error) error {
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
+		err := f()
+		if err != nil {
+			log.Warn("retrying", "what", what, "err", err)
+		}
+		return struct{}{}, err
+	}, backoff.WithMaxElapsedTime(0), backoff.WithBackOff(&backoff.ExponentialBackOff{
+		InitialInterval: time.Second, RandomizationFactor: 0.3, Multiplier: 2, MaxInterval: 30 * time.Second,
+	}))
 	return err
 }
 

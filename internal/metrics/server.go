@@ -11,18 +11,30 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Probes answers /healthz (the process is alive) and /readyz (set by the controller once it has
-// a valid config and, when it leads, synced caches).
-type Probes struct{ ready atomic.Bool }
+// Probes answers /healthz (the process is alive and, when it leads, still serving) and /readyz
+// (set by the controller once it has a valid config and, when it leads, synced caches).
+type Probes struct {
+	ready atomic.Bool
+	dead  atomic.Pointer[string]
+}
 
 // SetReady flips /readyz.
 func (p *Probes) SetReady(v bool) { p.ready.Store(v) }
+
+// SetDead fails /healthz from now on with why: serving ended and the process is on its way out.
+func (p *Probes) SetDead(why string) { p.dead.Store(&why) }
 
 // Serve runs the metrics endpoint on metricsAddr and the probes on healthAddr (the same server
 // when equal) until ctx ends.
 func Serve(ctx context.Context, metricsAddr, healthAddr string, p *Probes) error {
 	health := http.NewServeMux()
-	health.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+	health.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if why := p.dead.Load(); why != nil {
+			http.Error(w, "serving stopped: "+*why, http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok"))
+	})
 	health.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !p.ready.Load() {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)

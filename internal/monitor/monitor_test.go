@@ -6,6 +6,8 @@ import (
 	"gotest.tools/v3/assert"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/clearml-glue/clearml-glue/internal/admission"
 )
 
 func TestPendingReason(t *testing.T) {
@@ -58,56 +60,6 @@ func TestDisruptedNeedsTheCondition(t *testing.T) {
 	assert.Assert(t, !disrupted(nil))
 }
 
-func TestResourceAmount(t *testing.T) {
-	spec := &corev1.PodSpec{Containers: []corev1.Container{
-		{Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{"nvidia.com/gpu": resource.MustParse("2")}}},
-		{Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{"nvidia.com/gpu": resource.MustParse("1")},
-			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("3")}}},
-	}}
-	for name, tc := range map[string]struct {
-		paths string
-		want  int64
-	}{
-		"limits summed over containers": {"resources.limits.nvidia.com/gpu", 3},
-		"first path found wins":         {"resources.limits.amd.com/gpu | resources.requests.cpu", 3},
-		"nothing found":                 {"resources.limits.amd.com/gpu", 0},
-		"not a resources path":          {"nodeSelector.gpu", 0},
-	} {
-		t.Run(name, func(t *testing.T) { assert.Equal(t, ResourceAmount(spec, tc.paths), tc.want) })
-	}
-}
-
-func TestTrackerCountsReservationsUntilObserved(t *testing.T) {
-	tr := NewTracker()
-	tr.Reserve("t1", "q1", 2, 0)
-	tr.Reserve("t2", "q1", 1, 0)
-	tr.Reserve("t2", "q1", 1, 0) // idempotent
-	assert.Equal(t, tr.Live("q1"), 2)
-	assert.Equal(t, tr.Resources(), int64(3))
-
-	tr.observe("t1", "q1", 2, 0, true) // the informer sees t1's object: no longer a reservation
-	tr.Release("t1")                   // so a late Release does not drop it
-	assert.Assert(t, tr.Has("t1"))
-	tr.Release("t2") // a launch that gave up
-	assert.Assert(t, !tr.Has("t2"))
-	assert.Equal(t, tr.Total(), 1)
-
-	tr.observe("t1", "q1", 2, 0, false) // finished
-	assert.Equal(t, tr.Total(), 0)
-	assert.Equal(t, tr.Resources(), int64(0))
-}
-
-func TestFreeSlotSkipsSlotsInUse(t *testing.T) {
-	tr := NewTracker()
-	assert.Equal(t, tr.FreeSlot(2), 1)
-	tr.Reserve("a", "q", 0, 1)
-	tr.observe("b", "q", 0, slotOf(map[string]string{"ai.allegro.agent.serial": "pod-2"}), true)
-	assert.Equal(t, tr.FreeSlot(3), 3)
-	assert.Equal(t, tr.FreeSlot(2), 0)
-	tr.Release("a")
-	assert.Equal(t, tr.FreeSlot(2), 1)
-}
-
 func TestTrimKeepsWhatTheMonitorReads(t *testing.T) {
 	limits := corev1.ResourceList{"nvidia.com/gpu": resource.MustParse("1")}
 	pod := &corev1.Pod{}
@@ -126,6 +78,6 @@ func TestTrimKeepsWhatTheMonitorReads(t *testing.T) {
 	assert.Equal(t, len(p.Spec.Containers[0].Command)+len(p.Spec.Containers[0].Env), 0)
 	assert.Equal(t, p.Labels["clearml-task-id"], "t1")
 	assert.Equal(t, p.Status.Phase, corev1.PodPending)
-	assert.Equal(t, ResourceAmount(&p.Spec, "resources.limits.nvidia.com/gpu"), int64(1))
-	assert.Equal(t, slotOf(p.Labels), 1)
+	assert.Equal(t, admission.MustParsePaths("resources.limits.nvidia.com/gpu").Amount(&p.Spec), int64(1000))
+	assert.Equal(t, admission.SlotOf(p.Labels["ai.allegro.agent.serial"]), 1)
 }

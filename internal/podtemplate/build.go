@@ -235,10 +235,20 @@ func (b *Builder) build(q *queueTemplate, in Input, d *templateData, exec func(*
 		ObjectMeta: meta,
 		// Always set: 0 deletes a finished Job at once, as the Python glue deletes finished pods.
 		Spec: batchv1.JobSpec{BackoffLimit: new(int32(0)), Template: pt,
-			TTLSecondsAfterFinished: new(int32(b.cfg.CompletedPodDeletionDelayMinutes * 60))},
+			TTLSecondsAfterFinished: new(int32(b.cfg.CompletedPodDeletionDelayMinutes * 60)),
+			PodFailurePolicy:        disruptionsReplaced.DeepCopy()},
 	}
 	return job, nil
 }
+
+// disruptionsReplaced lets the Job controller replace a pod that was evicted or preempted (the
+// DisruptionTarget condition) without failing the Job: the Job stays the glue's record of the
+// task while the monitor puts the task back into the pending queue for the new pod's agent, and
+// fails it after disruptionRequeueLimit disruptions. Any other pod failure fails the Job.
+var disruptionsReplaced = &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{{
+	Action:          batchv1.PodFailurePolicyActionIgnore,
+	OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue}},
+}}}
 
 // render renders the queue's template strings for one task and decodes the pod template and the
 // file mounts; it also returns the task's worker id.

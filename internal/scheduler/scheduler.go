@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -13,15 +12,15 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/clearml-glue/clearml-glue/internal/admission"
 	"github.com/clearml-glue/clearml-glue/internal/clearml"
 	"github.com/clearml-glue/clearml-glue/internal/config"
 	"github.com/clearml-glue/clearml-glue/internal/metrics"
-	"github.com/clearml-glue/clearml-glue/internal/monitor"
 	"github.com/clearml-glue/clearml-glue/internal/podtemplate"
 	"github.com/clearml-glue/clearml-glue/internal/taskops"
 )
@@ -37,7 +36,11 @@ type Options struct {
 	Client    *clearml.Client
 	Ops       *taskops.Ops
 	Clientset kubernetes.Interface
-	Tracker   *monitor.Tracker
+	Tracker   *admission.Tracker
+	// Owns says whether the glue has an object for the task (the monitor's caches).
+	Owns func(taskID string) bool
+	// Foreign says whether another glue (ClearML's Python glue) has an object for the task.
+	Foreign func(ctx context.Context, taskID string) (string, bool)
 	// Config returns the snapshot in force; Wake receives when it changes.
 	Config func() *Snapshot
 	Wake   <-chan struct{}
@@ -48,6 +51,9 @@ type Options struct {
 	CreateRetry time.Duration
 	Recorder    record.EventRecorder
 	Logger      *slog.Logger
+	// Unresolved is told once when a served queue is found missing (err) and once when it is
+	// found again (nil).
+	Unresolved func(queue string, err error)
 }
 
 // Scheduler is the polling loop. Create it with New.
@@ -55,10 +61,11 @@ type Scheduler struct {
 	opts     Options
 	sem      chan struct{}
 	wg       sync.WaitGroup
-	mu       sync.Mutex        // guards the three fields below, read by launches and heartbeats
+	mu       sync.Mutex        // guards the fields below, read by launches and heartbeats
 	resolved *Snapshot         // the snapshot queues were resolved for
 	ids      map[string]string // queue name -> id, for the served queues
 	names    map[string]string // id -> name
+	missing  map[string]bool   // served queues not found on the server
 }
 
 // New returns a Scheduler.
@@ -83,7 +90,7 @@ func (s *Scheduler) QueueIDs(ctx context.Context) ([]string, error) {
 	if s.resolved == snap {
 		return s.orderedIDs(snap), nil
 	}
-	ids, names := map[string]string{}, map[string]string{}
+	ids, names, missing := map[string]string{}, map[string]string{}, map[string]bool{}
 	var errs []error
 	for _, name := range snap.File.QueueNames() {
 		id, ok := s.ids[name]
@@ -91,13 +98,23 @@ func (s *Scheduler) QueueIDs(ctx context.Context) ([]string, error) {
 			var err error
 			id, err = taskops.ResolveQueue(ctx, s.opts.Client, name, snap.File.ShouldCreateQueues(), nil)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("queue %q: %w", name, err))
+				err = fmt.Errorf("queue %q: %w", name, err)
+				errs = append(errs, err)
+				missing[name] = true
+				if !s.missing[name] {
+					s.unresolved(name, err)
+				}
 				continue
 			}
 		}
 		ids[name], names[id] = id, name
 	}
-	s.ids, s.names = ids, names
+	for name := range s.missing {
+		if !missing[name] {
+			s.unresolved(name, nil)
+		}
+	}
+	s.ids, s.names, s.missing = ids, names, missing
 	err := errors.Join(errs...)
 	if err == nil {
 		s.resolved = snap
@@ -122,12 +139,15 @@ func (s *Scheduler) queueName(id string) string {
 	return s.names[id]
 }
 
-// queueID returns the id of a served queue name.
-func (s *Scheduler) queueID(name string) (string, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	id, ok := s.ids[name]
-	return id, ok
+func (s *Scheduler) unresolved(queue string, err error) {
+	v := 0.0
+	if err != nil {
+		v = 1
+	}
+	metrics.QueueUnresolved.WithLabelValues(queue).Set(v)
+	if s.opts.Unresolved != nil {
+		s.opts.Unresolved(queue, err)
+	}
 }
 
 func (s *Scheduler) orderedIDs(snap *Snapshot) []string {
@@ -140,7 +160,7 @@ func (s *Scheduler) orderedIDs(snap *Snapshot) []string {
 	return out
 }
 
-// Run polls until ctx ends, then waits for launches in flight. Call Recover first after a start.
+// Run polls until ctx ends, then waits for launches in flight.
 func (s *Scheduler) Run(ctx context.Context) error {
 	defer s.wg.Wait()
 	for {
@@ -166,35 +186,31 @@ func (s *Scheduler) Run(ctx context.Context) error {
 }
 
 // cycle asks once which admissible queues hold tasks (one queues.get_all whatever the number of
-// queues), then pulls in priority order while admission allows.
+// queues), then pulls in priority order while admission allows. The pending queue is not read:
+// what waits there is either ours (and has an object the monitor watches) or another glue's.
 func (s *Scheduler) cycle(ctx context.Context) (pulled bool, err error) {
 	order, qerr := s.QueueIDs(ctx)
 	if qerr != nil {
 		s.opts.Logger.Warn("some queues are not served", "err", qerr)
 	}
 	snap := s.opts.Config()
-	pending, err := s.opts.Ops.PendingQueueID(ctx)
-	if err != nil {
-		return false, err
-	}
 	var ask []string
 	for _, id := range order {
 		if s.admit(snap, id) {
 			ask = append(ask, id)
 		}
 	}
+	if len(ask) == 0 {
+		return false, nil
+	}
 	queues, err := s.opts.Client.QueuesGetAll(ctx, clearml.QueuesGetAllRequest{
-		ID: append(ask, pending), OnlyFields: []string{"id", "entries"}, SearchHidden: true,
+		ID: ask, OnlyFields: []string{"id", "entries"}, SearchHidden: true,
 	})
 	if err != nil {
 		return false, err
 	}
 	waiting := map[string]int{}
 	for _, q := range queues {
-		if q.ID == pending {
-			s.relaunchOrphans(ctx, snap, q.Entries)
-			continue
-		}
 		waiting[q.ID] = len(q.Entries)
 	}
 	for {
@@ -218,7 +234,7 @@ func (s *Scheduler) cycle(ctx context.Context) (pulled bool, err error) {
 		}
 		waiting[id]--
 		pulled = true
-		s.start(ctx, snap, id, next.Entry.Task, false)
+		s.start(ctx, snap, id, next.Entry.Task)
 	}
 }
 
@@ -249,52 +265,16 @@ func (s *Scheduler) admit(snap *Snapshot, queueID string) bool {
 		return false // every session Service is taken
 	}
 	if m := f.MonitoredResources; m.MaxResources > 0 {
-		need := queueNeed(f, q, m.MinResourcesFieldName)
-		if t.Resources()+need > int64(m.MaxResources) {
+		need := admission.MustParsePaths(m.MinResourcesFieldName).TemplateNeed(q.TemplateOverrides, f.BasePodTemplate)
+		if t.Resources()+need > int64(m.MaxResources)*1000 {
 			return false
 		}
 	}
 	return true
 }
 
-// queueNeed reads the monitored resource a queue's tasks ask for from its template (override
-// first, then base), the way the Enterprise glue reads minResourcesFieldName.
-func queueNeed(f *config.File, q config.Queue, fieldPaths string) int64 {
-	for _, path := range strings.Split(fieldPaths, "|") {
-		for _, tmpl := range []map[string]any{q.TemplateOverrides, f.BasePodTemplate} {
-			if v, ok := lookupPath(tmpl, strings.TrimSpace(path)); ok {
-				// The override replaces the base value even when it is only known per task
-				// (a template string): then the need is unknown and counted as 0.
-				qty, err := resource.ParseQuantity(fmt.Sprint(v))
-				if err != nil {
-					return 0
-				}
-				return qty.Value()
-			}
-		}
-	}
-	return 0
-}
-
-// lookupPath follows "resources.limits.nvidia.com/gpu": the first two segments are keys, the
-// rest (dots included) is the resource name.
-func lookupPath(tree map[string]any, path string) (any, bool) {
-	parts := strings.SplitN(path, ".", 3)
-	var cur any = tree
-	for _, p := range parts {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		if cur, ok = m[p]; !ok {
-			return nil, false
-		}
-	}
-	return cur, true
-}
-
 // start reserves the task's slot and launches it in the background, bounded by MaxParallel.
-func (s *Scheduler) start(ctx context.Context, snap *Snapshot, queueID, taskID string, inPending bool) {
+func (s *Scheduler) start(ctx context.Context, snap *Snapshot, queueID, taskID string) {
 	pulledAt := time.Now()
 	name := s.queueName(queueID)
 	metrics.TasksPulled.WithLabelValues(name).Inc()
@@ -303,7 +283,8 @@ func (s *Scheduler) start(ctx context.Context, snap *Snapshot, queueID, taskID s
 	if snap.File.Sessions.PortModeEnabled {
 		slot = s.opts.Tracker.FreeSlot(snap.File.Sessions.MaxServices)
 	}
-	s.opts.Tracker.Reserve(taskID, queueID, queueNeed(snap.File, q, snap.File.MonitoredResources.MaxResourcesFieldName), slot)
+	need := admission.MustParsePaths(snap.File.MonitoredResources.MaxResourcesFieldName).TemplateNeed(q.TemplateOverrides, snap.File.BasePodTemplate)
+	s.opts.Tracker.Reserve(taskID, queueID, need, slot)
 	select {
 	case s.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -316,15 +297,15 @@ func (s *Scheduler) start(ctx context.Context, snap *Snapshot, queueID, taskID s
 		// A launch finishes even when shutdown starts, so the task ends in a Job or a queue.
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.CreateRetry+time.Minute)
 		defer cancel()
-		s.launch(lctx, snap, queueID, taskID, slot, pulledAt, inPending)
+		s.launch(lctx, snap, queueID, taskID, slot, pulledAt)
 	})
 }
 
-// launch follows the Python glue's sequence (clearml-api.md 6.3) with the glue's own rules:
-// the task waits in the pending queue while its object is created; a template error fails it;
-// a transient failure puts it back at the front of its queue. inPending says the task is in the
-// pending queue already (a relaunch).
-func (s *Scheduler) launch(ctx context.Context, snap *Snapshot, queueID, taskID string, slot int, pulledAt time.Time, inPending bool) {
+// launch runs one pulled task. The object is created first: it is the glue's own record that
+// the task is its (in its namespace, with its agent label and the queue it was pulled from),
+// and only then is the task pushed to the shared pending queue. A template error fails the
+// task; a transient failure puts it back at the front of its queue.
+func (s *Scheduler) launch(ctx context.Context, snap *Snapshot, queueID, taskID string, slot int, pulledAt time.Time) {
 	name := s.queueName(queueID)
 	log := s.opts.Logger.With("task", taskID, "queue", name)
 	task, err := s.fetchTask(ctx, taskID)
@@ -338,13 +319,12 @@ func (s *Scheduler) launch(ctx context.Context, snap *Snapshot, queueID, taskID 
 		s.opts.Tracker.Release(taskID)
 		return
 	}
-	if !inPending {
-		// The property first: a glue killed after the pending push finds the origin queue there
-		// (one killed before the push finds the task by its execution.queue, see Recover).
-		s.setQueueProperty(ctx, taskID, name, log)
-		if err := s.opts.Ops.EnqueuePending(ctx, taskID, "k8s glue: from queue "+name, false); err != nil {
-			log.Warn("could not push task to the pending queue", "err", err)
-			s.giveBack(ctx, taskID, queueID, "pending queue unavailable")
+	if s.opts.Foreign != nil {
+		if where, ok := s.opts.Foreign(ctx, taskID); ok {
+			// ClearML's Python glue runs this task already: its pod's agent takes it from here.
+			log.Warn("task has an object of another glue; left to it", "object", where)
+			s.opts.Ops.Log(ctx, taskID, "warning", "k8s glue "+s.opts.Ops.WorkerID+": not launched, "+where+" runs this task already")
+			s.opts.Tracker.Release(taskID)
 			return
 		}
 	}
@@ -362,6 +342,14 @@ func (s *Scheduler) launch(ctx context.Context, snap *Snapshot, queueID, taskID 
 		s.failLaunch(ctx, taskID, fmt.Sprintf("%s %s refused by Kubernetes: %v", kindOf(obj), obj.GetName(), err))
 		return
 	}
+	if err := s.opts.Ops.EnqueuePending(ctx, taskID, "k8s glue "+s.opts.Ops.WorkerID+": from queue "+name, false); err != nil {
+		// The object exists, so the task is not lost: its pod's agent dequeues it from where it
+		// is. Refused (400/110) means that agent was first.
+		if !clearml.IsSubcode(err, 400, 110) {
+			log.Warn("could not push task to the pending queue; its pod runs it anyway", "err", err)
+		}
+	}
+	s.setQueueProperty(ctx, taskID, name, log)
 	metrics.TasksLaunched.WithLabelValues(name).Inc()
 	metrics.LaunchSeconds.Observe(time.Since(pulledAt).Seconds())
 	s.event(obj, corev1.EventTypeNormal, "Launched", fmt.Sprintf("task %s from queue %s", taskID, name))
@@ -386,7 +374,7 @@ func (s *Scheduler) fetchTask(ctx context.Context, taskID string) (map[string]an
 }
 
 // setQueueProperty records the origin queue as the k8s-queue user property, as the Python glue
-// does; the glue also reads it back to relaunch a task found in the pending queue after a restart.
+// does (the UI and clearml-session read it; the glue itself trusts only its objects' labels).
 func (s *Scheduler) setQueueProperty(ctx context.Context, taskID, queue string, log *slog.Logger) {
 	_, err := s.opts.Client.TasksEditHyperParams(ctx, clearml.TasksEditHyperParamsRequest{
 		Task: taskID, Hyperparams: []clearml.HyperParam{{Section: "properties", Name: "k8s-queue", Value: queue}},
@@ -396,30 +384,95 @@ func (s *Scheduler) setQueueProperty(ctx context.Context, taskID, queue string, 
 	}
 }
 
-// create creates the object, retrying while the API server is unreachable. An object that
-// already exists is this task's (names are per task), so a repeated launch is a no-op.
+// create creates the object, retrying while the API server is unreachable. An object of the
+// same name that is live means the launch happened already; one that finished is an earlier run
+// of a task that was enqueued again, so it is deleted and the task runs again at once.
 func (s *Scheduler) create(ctx context.Context, obj podtemplate.Object) error {
 	op := func() (struct{}, error) {
-		var err error
-		switch o := obj.(type) {
-		case *batchv1.Job:
-			_, err = s.opts.Clientset.BatchV1().Jobs(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
-		case *corev1.Pod:
-			_, err = s.opts.Clientset.CoreV1().Pods(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
-		default:
-			return struct{}{}, backoff.Permanent(fmt.Errorf("unexpected object %T", obj))
+		err := s.createOnce(ctx, obj)
+		if apierrors.IsAlreadyExists(err) {
+			var finished bool
+			finished, err = s.removeFinished(ctx, obj)
+			if err == nil && !finished {
+				return struct{}{}, nil
+			}
+			if err == nil {
+				err = errRecreate
+			}
 		}
-		if err == nil || apierrors.IsAlreadyExists(err) {
+		if err == nil {
 			return struct{}{}, nil
 		}
 		metrics.KubernetesErrors.WithLabelValues("create").Inc()
-		if !transient(err) {
+		if !transient(err) && !errors.Is(err, errRecreate) {
 			return struct{}{}, backoff.Permanent(err)
 		}
 		return struct{}{}, err
 	}
 	_, err := backoff.Retry(ctx, op, backoff.WithMaxElapsedTime(s.opts.CreateRetry),
 		backoff.WithBackOff(&backoff.ExponentialBackOff{InitialInterval: 200 * time.Millisecond, RandomizationFactor: 0.3, Multiplier: 2, MaxInterval: 5 * time.Second}))
+	return err
+}
+
+// errRecreate retries a create whose name was held by a finished object being deleted.
+var errRecreate = errors.New("an earlier finished object of the task is being deleted")
+
+func (s *Scheduler) createOnce(ctx context.Context, obj podtemplate.Object) error {
+	var err error
+	switch o := obj.(type) {
+	case *batchv1.Job:
+		_, err = s.opts.Clientset.BatchV1().Jobs(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
+	case *corev1.Pod:
+		_, err = s.opts.Clientset.CoreV1().Pods(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
+	default:
+		err = fmt.Errorf("unexpected object %T", obj)
+	}
+	return err
+}
+
+// removeFinished deletes the existing object of obj's name if it finished (reporting true), and
+// leaves a live one alone (false).
+func (s *Scheduler) removeFinished(ctx context.Context, obj podtemplate.Object) (bool, error) {
+	bg := metav1.DeletePropagationBackground
+	var uid types.UID
+	var finished bool
+	switch o := obj.(type) {
+	case *batchv1.Job:
+		cur, err := s.opts.Clientset.BatchV1().Jobs(o.Namespace).Get(ctx, o.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return true, nil
+		} else if err != nil {
+			return false, err
+		}
+		for _, c := range cur.Status.Conditions {
+			finished = finished || ((c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue)
+		}
+		uid = cur.UID
+		if finished {
+			err = s.opts.Clientset.BatchV1().Jobs(o.Namespace).Delete(ctx, o.Name, metav1.DeleteOptions{PropagationPolicy: &bg, Preconditions: &metav1.Preconditions{UID: &uid}})
+		}
+		return finished, ignoreGone(err)
+	case *corev1.Pod:
+		cur, err := s.opts.Clientset.CoreV1().Pods(o.Namespace).Get(ctx, o.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return true, nil
+		} else if err != nil {
+			return false, err
+		}
+		finished = cur.Status.Phase == corev1.PodSucceeded || cur.Status.Phase == corev1.PodFailed
+		uid = cur.UID
+		if finished {
+			err = s.opts.Clientset.CoreV1().Pods(o.Namespace).Delete(ctx, o.Name, metav1.DeleteOptions{PropagationPolicy: &bg, Preconditions: &metav1.Preconditions{UID: &uid}})
+		}
+		return finished, ignoreGone(err)
+	}
+	return false, fmt.Errorf("unexpected object %T", obj)
+}
+
+func ignoreGone(err error) error {
+	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+		return nil
+	}
 	return err
 }
 
@@ -450,15 +503,12 @@ func (s *Scheduler) giveBack(ctx context.Context, taskID, queueID, why string) {
 	}
 }
 
-// failLaunch fails a task the glue cannot run and takes it out of the pending queue.
+// failLaunch fails a task the glue cannot run. It was popped and never pushed to the pending
+// queue, so it is in no queue.
 func (s *Scheduler) failLaunch(ctx context.Context, taskID, reason string) {
 	defer s.opts.Tracker.Release(taskID)
 	if err := s.opts.Ops.Fail(ctx, taskID, reason, "K8S glue could not launch the task: "+reason); err != nil {
 		s.opts.Logger.Error("could not fail task", "task", taskID, "err", err)
-		return
-	}
-	if pending, err := s.opts.Ops.PendingQueueID(ctx); err == nil {
-		_, _ = s.opts.Client.QueuesRemoveTask(ctx, clearml.QueuesRemoveTaskRequest{Queue: pending, Task: taskID})
 	}
 }
 

@@ -69,15 +69,117 @@ func reasonLabel(reason string) string {
 	return "other"
 }
 
-// Status returns the task's status and status reason.
-func (o *Ops) Status(ctx context.Context, taskID string) (clearml.Task, bool, error) {
-	tasks, err := o.Client.TasksGetAll(ctx, clearml.TasksGetAllRequest{
-		ID: []string{taskID}, OnlyFields: []string{"id", "status", "status_reason", "execution.queue", "last_change"},
-	})
-	if err != nil || len(tasks) == 0 {
-		return clearml.Task{}, false, err
+// QueuedInPending stands, in TaskStatus.In, for "queued in the glue's pending queue": a task
+// its pod's agent never dequeued. A task queued elsewhere was enqueued again by a user.
+const QueuedInPending = "queued-in-pending"
+
+// TaskStatus is what a direct lookup tells of a task.
+type TaskStatus struct {
+	// Exists is false only when the server says the task id is invalid (400/101).
+	Exists    bool
+	Status    string
+	InPending bool
+}
+
+// In says whether the task exists and its status is one of statuses (QueuedInPending included).
+func (s TaskStatus) In(statuses []string) bool {
+	if !s.Exists {
+		return false
 	}
-	return tasks[0], true, nil
+	for _, st := range statuses {
+		if st == s.Status || (st == QueuedInPending && s.InPending) {
+			return true
+		}
+	}
+	return false
+}
+
+// Status looks one task up. A task absent from the list answer is confirmed with
+// tasks.get_by_id: only the server's invalid-task-id error says it does not exist.
+func (o *Ops) Status(ctx context.Context, taskID string) (TaskStatus, error) {
+	tasks, err := o.Client.TasksGetAll(ctx, clearml.TasksGetAllRequest{
+		ID: []string{taskID}, OnlyFields: []string{"id", "status", "execution.queue"},
+	})
+	if err != nil {
+		return TaskStatus{}, err
+	}
+	var t clearml.Task
+	if len(tasks) > 0 {
+		t = tasks[0]
+	} else {
+		full, err := o.Client.TasksGetByID(ctx, taskID)
+		if clearml.IsSubcode(err, 400, 101) {
+			return TaskStatus{}, nil
+		}
+		if err != nil {
+			return TaskStatus{}, err
+		}
+		t = *full
+	}
+	s := TaskStatus{Exists: true, Status: t.Status}
+	if t.Status == clearml.StatusQueued {
+		pending, err := o.PendingQueueID(ctx)
+		if err != nil {
+			return TaskStatus{}, err
+		}
+		s.InPending = t.Execution.Queue == pending
+	}
+	return s, nil
+}
+
+// WithStatus returns those of ids whose task has the status (one paged read for all).
+func (o *Ops) WithStatus(ctx context.Context, ids []string, status string) ([]string, error) {
+	tasks, err := o.Client.TasksGetAll(ctx, clearml.TasksGetAllRequest{ID: ids, Status: []string{status}, OnlyFields: []string{"id"}})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(tasks))
+	for _, t := range tasks {
+		out = append(out, t.ID)
+	}
+	return out, nil
+}
+
+// Ended sorts ids into tasks that finished (stopped, failed, completed, published, closed) and
+// tasks that no longer exist. A task missing from the list answer is looked up directly, and
+// counts as gone only when the server says its id is invalid.
+func (o *Ops) Ended(ctx context.Context, ids []string) (ended, gone []string, err error) {
+	tasks, err := o.Client.TasksGetAll(ctx, clearml.TasksGetAllRequest{ID: ids, OnlyFields: []string{"id", "status"}})
+	if err != nil {
+		return nil, nil, err
+	}
+	status := make(map[string]string, len(tasks))
+	for _, t := range tasks {
+		status[t.ID] = t.Status
+	}
+	for _, id := range ids {
+		s, listed := status[id]
+		if !listed {
+			ts, err := o.Status(ctx, id)
+			if err != nil {
+				return nil, nil, err
+			}
+			if !ts.Exists {
+				gone = append(gone, id)
+				continue
+			}
+			s = ts.Status
+		}
+		switch s {
+		case clearml.StatusStopped, clearml.StatusFailed, clearml.StatusCompleted, clearml.StatusPublished, clearml.StatusClosed:
+			ended = append(ended, id)
+		}
+	}
+	return ended, gone, nil
+}
+
+// ReportPending shows why the task's pod waits as its status message.
+func (o *Ops) ReportPending(ctx context.Context, taskID, text string) error {
+	if _, err := o.Client.TasksUpdate(ctx, clearml.TasksUpdateRequest{Task: taskID, StatusMessage: clearml.GlueStatusMessagePrefix + text}); err != nil {
+		metrics.ClearMLErrors.WithLabelValues("tasks.update").Inc()
+		return fmt.Errorf("report pending status of task %s: %w", taskID, err)
+	}
+	return nil
 }
 
 // PendingQueueID resolves the hidden pending queue, creating it with the k8s-glue system tag

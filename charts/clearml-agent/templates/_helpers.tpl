@@ -186,15 +186,18 @@ only Secret names.
   "defaultContainerImage" $g.defaultContainerImage
   "maxPods" $g.maxPods
   "monitoredResources" $monitored
-  "pollIntervalSeconds" $g.pollIntervalSeconds
-  "completedPodDeletionDelayMinutes" $g.completedPodDeletionDelayMinutes
-  "disruptionRequeueLimit" $g.disruptionRequeueLimit
+  "pendingQueue" $g.pendingQueueName
+  "pythonGlueNamespaces" $g.pythonGlueNamespaces
   "clearml" $clearml
   "imagePullSecrets" $pullSecrets
   "sessions" $sessions }}
 {{- include "clearml-agent.dropEmpty" $glue }}
-{{- /* Set after dropEmpty: an empty reason list means "none", not "the default". */}}
+{{- /* Set after dropEmpty: an empty reason list means "none", not "the default", and a zero
+means zero (no requeue, no deletion delay; a zero poll interval is refused by the controller). */}}
 {{- $_ := set $glue "imagePull" (deepCopy $g.imagePull) }}
+{{- $_ := set $glue "pollIntervalSeconds" $g.pollIntervalSeconds }}
+{{- $_ := set $glue "completedPodDeletionDelayMinutes" $g.completedPodDeletionDelayMinutes }}
+{{- $_ := set $glue "disruptionRequeueLimit" $g.disruptionRequeueLimit }}
 {{- toYaml $glue }}
 {{- end }}
 

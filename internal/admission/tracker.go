@@ -1,19 +1,15 @@
-package monitor
+package admission
 
 import (
 	"fmt"
-	"strings"
 	"sync"
 
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
-
 	"github.com/clearml-glue/clearml-glue/internal/metrics"
-	"github.com/clearml-glue/clearml-glue/internal/podtemplate"
 )
 
 // Tracker counts live task objects per queue and the monitored resource they hold, from the
 // informer cache plus launches in flight, so admission sees a launch before its object exists.
+// The monitor feeds it from informer events; the scheduler reserves and releases.
 type Tracker struct {
 	mu      sync.Mutex
 	entries map[string]entry // by task id
@@ -21,23 +17,26 @@ type Tracker struct {
 
 type entry struct {
 	queue    string // queue id
-	res      int64
-	slot     int  // sessions port-mode slot (1..maxServices), 0 when not in port mode
-	reserved bool // a launch in flight, not yet seen by the informer
+	res      int64  // monitored resource in milli-units
+	slot     int    // sessions port-mode slot (1..maxServices), 0 when not in port mode
+	reserved bool   // a launch in flight, not yet seen by the informer
 }
 
 // NewTracker returns an empty tracker.
 func NewTracker() *Tracker { return &Tracker{entries: map[string]entry{}} }
 
 // Reserve counts a launch in flight for queue; it stays counted until the informer sees the
-// object (observe) or the launch gives up (Release).
-func (t *Tracker) Reserve(taskID, queue string, res int64, slot int) {
+// object (Observe) or the launch gives up (Release). It reports false when the task is counted
+// already (a launch or a live object), so one task never holds two reservations.
+func (t *Tracker) Reserve(taskID, queue string, res int64, slot int) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if _, ok := t.entries[taskID]; !ok {
-		t.entries[taskID] = entry{queue: queue, res: res, slot: slot, reserved: true}
-		metrics.LiveObjects.WithLabelValues(queue).Inc()
+	if _, ok := t.entries[taskID]; ok {
+		return false
 	}
+	t.entries[taskID] = entry{queue: queue, res: res, slot: slot, reserved: true}
+	metrics.LiveObjects.WithLabelValues(queue).Inc()
+	return true
 }
 
 // Release drops a reservation whose launch did not create an object.
@@ -49,7 +48,9 @@ func (t *Tracker) Release(taskID string) {
 	}
 }
 
-func (t *Tracker) observe(taskID, queue string, res int64, slot int, live bool) {
+// Observe records what the informer shows of a task's object: live (pending or running) with
+// the resource it holds, or ended/deleted (live false), which frees its place.
+func (t *Tracker) Observe(taskID, queue string, res int64, slot int, live bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e, ok := t.entries[taskID]
@@ -90,7 +91,7 @@ func (t *Tracker) Total() int {
 	return len(t.entries)
 }
 
-// Resources returns the monitored resource held by live objects.
+// Resources returns the monitored resource held by live objects, in milli-units.
 func (t *Tracker) Resources() int64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -109,16 +110,16 @@ func (t *Tracker) Has(taskID string) bool {
 	return ok
 }
 
-// FreeSlot returns the lowest sessions port-mode slot in 1..max that no live object holds, or 0
-// when all are taken.
-func (t *Tracker) FreeSlot(max int) int {
+// FreeSlot returns the lowest sessions port-mode slot in 1..maxSlots that no live object holds,
+// or 0 when all are taken.
+func (t *Tracker) FreeSlot(maxSlots int) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	used := map[int]bool{}
 	for _, e := range t.entries {
 		used[e.slot] = true
 	}
-	for n := 1; n <= max; n++ {
+	for n := 1; n <= maxSlots; n++ {
 		if !used[n] {
 			return n
 		}
@@ -126,42 +127,11 @@ func (t *Tracker) FreeSlot(max int) int {
 	return 0
 }
 
-// slotOf reads the port-mode slot from an object's labels ("pod-<n>").
-func slotOf(labels map[string]string) int {
+// SlotOf reads the port-mode slot from an object's label value ("pod-<n>"); 0 when absent.
+func SlotOf(value string) int {
 	var n int
-	if _, err := fmt.Sscanf(labels[podtemplate.LabelPortSlot], "pod-%d", &n); err != nil {
+	if _, err := fmt.Sscanf(value, "pod-%d", &n); err != nil {
 		return 0
 	}
 	return n
-}
-
-// ResourceAmount sums, over the pod's containers, the first resource found among fieldPaths:
-// "|"-separated paths like "resources.limits.nvidia.com/gpu" (the monitoredResources syntax).
-func ResourceAmount(spec *corev1.PodSpec, fieldPaths string) int64 {
-	for _, path := range strings.Split(fieldPaths, "|") {
-		var found bool
-		var sum int64
-		for _, c := range spec.Containers {
-			if q, ok := lookupResource(c.Resources, strings.TrimSpace(path)); ok {
-				found = true
-				sum += q.Value()
-			}
-		}
-		if found {
-			return sum
-		}
-	}
-	return 0
-}
-
-func lookupResource(r corev1.ResourceRequirements, path string) (resource.Quantity, bool) {
-	var list corev1.ResourceList
-	name, ok := strings.CutPrefix(path, "resources.limits.")
-	if ok {
-		list = r.Limits
-	} else if name, ok = strings.CutPrefix(path, "resources.requests."); ok {
-		list = r.Requests
-	}
-	q, found := list[corev1.ResourceName(name)]
-	return q, ok && found
 }
