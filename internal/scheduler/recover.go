@@ -9,10 +9,10 @@ import (
 	"github.com/clearml-glue/clearml-glue/internal/clearml"
 )
 
-// RecoverSettle is how long a task must stay popped-but-in-no-queue before Recover puts it
+// DefaultRecoverSettle is how long a task must stay popped-but-in-no-queue before Recover puts it
 // back: longer than any glue's launch takes from pop to pending push, so a task another glue
 // is launching right now is never taken from it.
-const RecoverSettle = 15 * time.Second
+const DefaultRecoverSettle = 15 * time.Second
 
 // Recover runs once after a start, beside Run: a task popped from a served queue by a glue that
 // died before creating its object is queued but in no queue and has no object; it goes back to
@@ -26,7 +26,7 @@ func (s *Scheduler) Recover(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 		return nil
-	case <-time.After(RecoverSettle):
+	case <-time.After(s.opts.RecoverSettle):
 	}
 	again, err := s.strays(ctx)
 	if err != nil {

@@ -49,6 +49,9 @@ type Options struct {
 	// CreateRetry bounds how long a launch retries an unreachable Kubernetes API before it
 	// puts the task back at the front of its queue.
 	CreateRetry time.Duration
+	// RecoverSettle is how long Recover waits before it trusts that a popped task is a stray
+	// (DefaultRecoverSettle).
+	RecoverSettle time.Duration
 	Recorder    record.EventRecorder
 	Logger      *slog.Logger
 	// Unresolved is told once when a served queue is found missing (err) and once when it is
@@ -75,6 +78,9 @@ func New(opts Options) *Scheduler {
 	}
 	if opts.CreateRetry == 0 {
 		opts.CreateRetry = 2 * time.Minute
+	}
+	if opts.RecoverSettle == 0 {
+		opts.RecoverSettle = DefaultRecoverSettle
 	}
 	return &Scheduler{opts: opts, sem: make(chan struct{}, opts.MaxParallel)}
 }
