@@ -23,6 +23,7 @@ type Task struct {
 	Execution     map[string]any
 	Container     map[string]any
 	Runtime       map[string]any
+	Script        map[string]any
 	Hyperparams   map[string]map[string]HyperParam
 	Tags          []string
 	SystemTags    []string
@@ -48,6 +49,7 @@ func (t *Task) clone() Task {
 	c.Execution = cloneMap(t.Execution)
 	c.Container = cloneMap(t.Container)
 	c.Runtime = cloneMap(t.Runtime)
+	c.Script = cloneMap(t.Script)
 	c.Hyperparams = cloneParams(t.Hyperparams)
 	c.Tags = slices.Clone(t.Tags)
 	c.SystemTags = slices.Clone(t.SystemTags)
@@ -91,40 +93,50 @@ func cloneValue(v any) any {
 	return v
 }
 
-// doc is the task as the API shows it. Unset datetimes are left out like the server's
-// documents; enqueue_status only appears when projected explicitly.
+// doc is the task as the API shows it: the fields the server stores for every task with their
+// defaults (an empty container, runtime and hyperparams, execution and script defaults, ...),
+// and the optional ones only once set. status_reason and status_message appear with the first
+// status change; enqueue_status only when projected explicitly.
 func (t *Task) doc(v version) map[string]any {
+	execution := map[string]any{"test_split": 0, "parameters": map[string]any{}, "model_desc": map[string]any{},
+		"model_labels": map[string]any{}, "artifacts": []any{}}
+	maps.Copy(execution, cloneMap(t.Execution))
+	script := map[string]any{"binary": "python", "repository": "", "entry_point": "", "requirements": map[string]any{}}
+	maps.Copy(script, cloneMap(t.Script))
 	d := map[string]any{
 		"id":             t.ID,
 		"name":           t.Name,
 		"type":           t.Type,
 		"status":         t.Status,
-		"status_reason":  t.StatusReason,
-		"status_message": t.StatusMessage,
-		"comment":        t.Comment,
 		"user":           t.User,
 		"company":        t.Company,
 		"tags":           nonNil(t.Tags),
 		"system_tags":    nonNil(t.SystemTags),
-		"execution":      cloneMap(t.Execution),
-		"container":      cloneMap(t.Container),
-		"enqueue_status": t.EnqueueStatus,
-	}
-	if d["execution"] == nil {
-		d["execution"] = map[string]any{}
-	}
-	if d["container"] == nil {
-		d["container"] = map[string]any{}
+		"execution":      execution,
+		"script":         script,
+		"container":      orEmpty(cloneMap(t.Container)),
+		"runtime":        orEmpty(cloneMap(t.Runtime)),
+		"hyperparams":    map[string]any{},
+		"configuration":  map[string]any{},
+		"output":         map[string]any{},
+		"models":         map[string]any{"input": []any{}, "output": []any{}},
+		"last_iteration": 0,
+		"last_metrics":   map[string]any{},
+		"metric_stats":   map[string]any{},
+		"report_assets":  []any{},
 	}
 	if v.less(version{2, 13}) {
 		// Legacy clients read the container as execution.docker_cmd.
 		if image, _ := t.Container["image"].(string); image != "" {
 			args, _ := t.Container["arguments"].(string)
-			d["execution"].(map[string]any)["docker_cmd"] = strings.TrimSpace(image + " " + args)
+			execution["docker_cmd"] = strings.TrimSpace(image + " " + args)
 		}
 	}
-	for key, value := range map[string]string{"project": t.Project, "parent": t.Parent,
-		"last_changed_by": t.LastChangedBy, "last_worker": t.LastWorker} {
+	if t.StatusReason != "" || t.StatusMessage != "" || !t.StatusChanged.IsZero() {
+		d["status_reason"], d["status_message"] = t.StatusReason, t.StatusMessage
+	}
+	for key, value := range map[string]string{"project": t.Project, "parent": t.Parent, "comment": t.Comment,
+		"last_changed_by": t.LastChangedBy, "last_worker": t.LastWorker, "enqueue_status": t.EnqueueStatus} {
 		if value != "" {
 			d[key] = value
 		}
@@ -136,11 +148,8 @@ func (t *Task) doc(v version) map[string]any {
 			d[key] = wireTime(value)
 		}
 	}
-	if t.Runtime != nil {
-		d["runtime"] = cloneMap(t.Runtime)
-	}
 	if len(t.Hyperparams) > 0 {
-		hp := map[string]any{}
+		hp := d["hyperparams"].(map[string]any)
 		for section, params := range t.Hyperparams {
 			items := map[string]any{}
 			for name, p := range params {
@@ -148,9 +157,15 @@ func (t *Task) doc(v version) map[string]any {
 			}
 			hp[section] = items
 		}
-		d["hyperparams"] = hp
 	}
 	return d
+}
+
+func orEmpty(m map[string]any) map[string]any {
+	if m == nil {
+		return map[string]any{}
+	}
+	return m
 }
 
 func nonNil(s []string) []string {
@@ -160,8 +175,10 @@ func nonNil(s []string) []string {
 	return slices.Clone(s)
 }
 
-// project keeps the dotted only_fields paths of a document, and always its id. Without
-// fields it returns the document minus the hidden keys.
+// project keeps the dotted only_fields paths of a document, and always its id, the way the
+// server projects: a path through a list projects every element, and the objects on a path are
+// kept (possibly empty) even when its last field is missing. Without fields it returns the
+// document minus the hidden keys.
 func project(doc map[string]any, fields []string, hidden ...string) map[string]any {
 	if len(fields) == 0 {
 		for _, k := range hidden {
@@ -170,34 +187,47 @@ func project(doc map[string]any, fields []string, hidden ...string) map[string]a
 		return doc
 	}
 	out := map[string]any{"id": doc["id"]}
-	for _, f := range fields {
-		path := strings.Split(f, ".")
-		var v any = doc
-		for _, part := range path {
-			m, ok := v.(map[string]any)
-			if !ok {
-				v = nil
-				break
-			}
-			if v, ok = m[part]; !ok {
-				break
-			}
-		}
-		if v == nil {
-			continue
-		}
-		node := out
-		for _, part := range path[:len(path)-1] {
-			child, ok := node[part].(map[string]any)
-			if !ok {
-				child = map[string]any{}
-				node[part] = child
-			}
-			node = child
-		}
-		node[path[len(path)-1]] = v
+	for _, f := range slices.Sorted(slices.Values(fields)) {
+		copyPath(strings.Split(f, "."), doc, out)
 	}
 	return out
+}
+
+// copyPath copies the value at path from src into dst, creating the objects on the way.
+func copyPath(path []string, src, dst map[string]any) {
+	for i, part := range path[:len(path)-1] {
+		switch next := src[part].(type) {
+		case map[string]any:
+			child, ok := dst[part].(map[string]any)
+			if !ok {
+				child = map[string]any{}
+				dst[part] = child
+			}
+			src, dst = next, child
+		case []any:
+			items, ok := dst[part].([]any)
+			if !ok || len(items) != len(next) {
+				items = make([]any, len(next))
+				for j := range items {
+					items[j] = map[string]any{}
+				}
+				dst[part] = items
+			}
+			for j, item := range next {
+				from, fromOK := item.(map[string]any)
+				to, toOK := items[j].(map[string]any)
+				if fromOK && toOK {
+					copyPath(path[i+1:], from, to)
+				}
+			}
+			return
+		default:
+			return // a missing field (or a scalar, which the server cannot project either)
+		}
+	}
+	if v, ok := src[path[len(path)-1]]; ok {
+		dst[path[len(path)-1]] = v
+	}
 }
 
 // queue is an emulated queue. Entries[0] is popped next.

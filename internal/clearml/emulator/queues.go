@@ -94,13 +94,17 @@ func compileName(name string) (*regexp.Regexp, *apiError) {
 }
 
 func queuesGetAll(s *Server, c *call) (any, *apiError) {
+	pg, aerr := s.newPager(c)
+	if aerr != nil {
+		return nil, aerr
+	}
 	req, aerr := decode[struct {
-		ID           []string `json:"id"`
-		Name         string   `json:"name"`
-		Tags         []string `json:"tags"`
-		SystemTags   []string `json:"system_tags"`
-		OnlyFields   []string `json:"only_fields"`
-		SearchHidden bool     `json:"search_hidden"`
+		ID           stringList `json:"id"`
+		Name         string     `json:"name"`
+		Tags         []string   `json:"tags"`
+		SystemTags   []string   `json:"system_tags"`
+		OnlyFields   []string   `json:"only_fields"`
+		SearchHidden bool       `json:"search_hidden"`
 	}](c)
 	if aerr != nil {
 		return nil, aerr
@@ -109,21 +113,24 @@ func queuesGetAll(s *Server, c *call) (any, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
+	ids := idSet(req.ID)
 	// Hidden queues are skipped unless the caller asks for them or names/ids queues.
-	skipHidden := !req.SearchHidden && len(req.ID) == 0 && req.Name == ""
-	queues := []any{}
-	for _, id := range s.queueOrder {
+	skipHidden := !req.SearchHidden && ids == nil && req.Name == ""
+	var matches []*queue
+	for _, id := range s.queueOrder { // the server's default order: creation order
 		q := s.queues[id]
 		switch {
-		case len(req.ID) > 0 && !slices.Contains(req.ID, q.ID),
+		case ids != nil && !ids[q.ID],
 			re != nil && !re.MatchString(q.Name),
 			!tagsMatch(q.Tags, req.Tags) || !tagsMatch(q.SystemTags, req.SystemTags),
 			skipHidden && slices.ContainsFunc(q.SystemTags, func(t string) bool { return slices.Contains(s.opts.HiddenQueueTags, t) }):
 			continue
 		}
-		queues = append(queues, project(q.doc(), req.OnlyFields))
+		matches = append(matches, q)
 	}
-	return map[string]any{"queues": queues}, nil
+	return s.listAnswer(c, pg, "queues", len(matches), func(i int) map[string]any {
+		return project(matches[i].doc(), req.OnlyFields)
+	}), nil
 }
 
 func queuesGetByID(s *Server, c *call) (any, *apiError) {

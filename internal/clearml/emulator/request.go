@@ -119,6 +119,12 @@ func falsy(v any) bool {
 	case json.Number:
 		f, err := v.Float64()
 		return err == nil && f == 0
+	case int64: // numbers from the query string
+		return v == 0
+	case float64:
+		return v == 0
+	case map[string]any:
+		return len(v) == 0
 	}
 	return false
 }

@@ -27,14 +27,19 @@ const (
 type Options struct {
 	// AccessKey and SecretKey are the only valid credentials.
 	AccessKey, SecretKey string
-	// The single user and company every call acts as.
+	// The single user and company every call acts as. UserGivenName and UserFamilyName
+	// default to the words of UserName (users.get_by_id).
 	UserID, UserName, CompanyID, CompanyName string
+	UserGivenName, UserFamilyName            string
 	// TokenLifetime of issued tokens when the login does not ask (default 30 days, like the server).
 	TokenLifetime time.Duration
 	// StripPrefix is removed from request paths (the server's apiserver.request.strip_prefix).
 	StripPrefix string
 	// HiddenQueueTags hide queues from queues.get_all (default [k8s-glue]).
 	HiddenQueueTags []string
+	// MaxPageSize is the largest page, and the default one, of every *.get_all answer
+	// (default DefaultMaxPageSize, the server's services._mongo.max_page_size).
+	MaxPageSize int
 	// Now is the emulator's clock (token expiry, worker activity, timestamps); default time.Now.
 	Now func() time.Time
 	// Logger gets one line per call; default: discard.
@@ -55,6 +60,10 @@ type Server struct {
 	taskOrder     []string
 	queues        map[string]*queue
 	queueOrder    []string
+	projects      map[string]*Project
+	projectOrder  []string
+	users         map[string]*User
+	scrolls       map[string]*scrollState
 	workers       map[string]*Worker
 	events        map[string][]logEvent
 	calls         map[string]int
@@ -111,6 +120,12 @@ func New(opts Options) *Server {
 	if opts.HiddenQueueTags == nil {
 		opts.HiddenQueueTags = []string{"k8s-glue"}
 	}
+	if opts.MaxPageSize <= 0 {
+		opts.MaxPageSize = DefaultMaxPageSize
+	}
+	if opts.UserGivenName == "" && opts.UserFamilyName == "" {
+		opts.UserGivenName, opts.UserFamilyName, _ = strings.Cut(opts.UserName, " ")
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -119,6 +134,8 @@ func New(opts Options) *Server {
 	}
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
+	user := &User{ID: opts.UserID, Name: opts.UserName, GivenName: opts.UserGivenName, FamilyName: opts.UserFamilyName,
+		Company: opts.CompanyID, Created: opts.Now()}
 	return &Server{
 		opts:          opts,
 		uid:           newID(),
@@ -127,6 +144,9 @@ func New(opts Options) *Server {
 		log:           opts.Logger.With("component", "clearml-emulator"),
 		tasks:         map[string]*Task{},
 		queues:        map[string]*queue{},
+		projects:      map[string]*Project{},
+		users:         map[string]*User{user.ID: user},
+		scrolls:       map[string]*scrollState{},
 		workers:       map[string]*Worker{},
 		events:        map[string][]logEvent{},
 		calls:         map[string]int{},

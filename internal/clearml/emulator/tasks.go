@@ -6,11 +6,15 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // taskUpdateTimeout is apiserver.workers.task_update_timeout: a worker that reported on a
 // task this recently is "active" for tasks.stop.
 const taskUpdateTimeout = 600 * time.Second
+
+// minTaskNameLength is the shortest (stripped) name the Task document takes.
+const minTaskNameLength = 3
 
 var taskTypes = []string{"training", "testing", "inference", "data_processing", "application",
 	"monitor", "controller", "optimizer", "service", "qc", "custom"}
@@ -23,13 +27,14 @@ func (s *Server) taskByID(c *call, id string) (*Task, *apiError) {
 	return t, nil
 }
 
-// addNewTask stores a task in status created, owned by the caller unless t.User is set.
+// addNewTask stores a task in status created, owned by the caller unless t.User is set. Like
+// the server's, a new task has no status_changed until its first status change.
 func (s *Server) addNewTask(c *call, t *Task) {
 	t.ID = newID()
 	t.Status = statusCreated
 	t.Company = c.identity.Company
 	t.User = orDefault(t.User, c.identity.User)
-	t.Created, t.LastUpdate, t.LastChange, t.StatusChanged = c.now, c.now, c.now, c.now
+	t.Created, t.LastUpdate, t.LastChange = c.now, c.now, c.now
 	t.LastChangedBy = c.identity.User
 	s.tasks[t.ID] = t
 	s.taskOrder = append(s.taskOrder, t.ID)
@@ -59,6 +64,7 @@ type taskFields struct {
 	SystemTags  []string                         `json:"system_tags"`
 	Container   map[string]any                   `json:"container"`
 	Execution   map[string]any                   `json:"execution"`
+	Script      map[string]any                   `json:"script"`
 	Hyperparams map[string]map[string]HyperParam `json:"hyperparams"`
 	Runtime     map[string]any                   `json:"runtime"`
 	// Status is set directly, with no state-machine check (tasks.edit, tasks.update).
@@ -108,6 +114,9 @@ func (f *taskFields) apply(t *Task) map[string]any {
 	if f.Runtime != nil {
 		t.Runtime, out["runtime"] = cloneMap(f.Runtime), f.Runtime
 	}
+	if f.Script != nil {
+		t.Script, out["script"] = cloneMap(f.Script), f.Script
+	}
 	if f.Hyperparams != nil {
 		t.Hyperparams, out["hyperparams"] = cloneParams(f.Hyperparams), f.Hyperparams
 	}
@@ -130,6 +139,11 @@ func tasksCreate(s *Server, c *call) (any, *apiError) {
 	if aerr := f.validate(c); aerr != nil {
 		return nil, aerr
 	}
+	if utf8.RuneCountInString(strings.TrimSpace(*f.Name)) < minTaskNameLength {
+		// The Task document's name is a stripped string of at least 3 characters, checked on save.
+		return nil, newError(400, 800, "Data validation error", "", "name", "String value is too short")
+	}
+	*f.Name = strings.TrimSpace(*f.Name)
 	t := &Task{}
 	f.apply(t)
 	s.addNewTask(c, t)
@@ -151,18 +165,23 @@ func tasksGetByID(s *Server, c *call) (any, *apiError) {
 }
 
 func tasksGetAll(s *Server, c *call) (any, *apiError) {
+	pg, aerr := s.newPager(c)
+	if aerr != nil {
+		return nil, aerr
+	}
 	req, aerr := decode[struct {
-		ID           stringList `json:"id"`
-		Status       stringList `json:"status"`
-		User         stringList `json:"user"`
-		Project      stringList `json:"project"`
-		Type         stringList `json:"type"`
-		Parent       string     `json:"parent"`
-		Name         string     `json:"name"`
-		Tags         []string   `json:"tags"`
-		SystemTags   []string   `json:"system_tags"`
-		OnlyFields   []string   `json:"only_fields"`
-		SearchHidden bool       `json:"search_hidden"`
+		ID             stringList `json:"id"`
+		Status         stringList `json:"status"`
+		User           stringList `json:"user"`
+		Project        stringList `json:"project"`
+		Type           stringList `json:"type"`
+		Parent         stringList `json:"parent"`
+		ExecutionQueue stringList `json:"execution.queue"`
+		Name           string     `json:"name"`
+		Tags           []string   `json:"tags"`
+		SystemTags     []string   `json:"system_tags"`
+		OnlyFields     []string   `json:"only_fields"`
+		SearchHidden   bool       `json:"search_hidden"`
 	}](c)
 	if aerr != nil {
 		return nil, aerr
@@ -171,22 +190,25 @@ func tasksGetAll(s *Server, c *call) (any, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
+	ids := idSet(req.ID)
 	in := func(filter stringList, v string) bool { return len(filter) == 0 || slices.Contains(filter, v) }
-	tasks := []any{}
-	for _, id := range s.taskOrder {
+	var matches []*Task
+	for _, id := range s.taskOrder { // the server's default order: creation order
 		t := s.tasks[id]
 		switch {
-		case !in(req.ID, t.ID), !in(req.Status, t.Status), !in(req.User, t.User),
-			!in(req.Project, t.Project), !in(req.Type, t.Type),
-			req.Parent != "" && t.Parent != req.Parent,
+		case ids != nil && !ids[t.ID], !in(req.Status, t.Status), !in(req.User, t.User),
+			!in(req.Project, t.Project), !in(req.Type, t.Type), !in(req.Parent, t.Parent),
+			!in(req.ExecutionQueue, t.ExecutionQueue()),
 			re != nil && !re.MatchString(t.Name),
 			!tagsMatch(t.Tags, req.Tags) || !tagsMatch(t.SystemTags, req.SystemTags),
-			!req.SearchHidden && len(req.ID) == 0 && slices.Contains(t.SystemTags, "hidden"):
+			!req.SearchHidden && ids == nil && slices.Contains(t.SystemTags, "hidden"):
 			continue
 		}
-		tasks = append(tasks, project(t.doc(c.version), req.OnlyFields, "enqueue_status"))
+		matches = append(matches, t)
 	}
-	return map[string]any{"tasks": tasks}, nil
+	return s.listAnswer(c, pg, "tasks", len(matches), func(i int) map[string]any {
+		return project(matches[i].doc(c.version), req.OnlyFields, "enqueue_status")
+	}), nil
 }
 
 // statusRequest is the server's UpdateRequest and its extensions.
@@ -381,7 +403,7 @@ func tasksUpdate(s *Server, c *call) (any, *apiError) {
 		return nil, aerr
 	}
 	// Only plain fields are updatable here; the rest needs tasks.edit.
-	req.Type, req.Container, req.Execution, req.Hyperparams, req.Runtime = nil, nil, nil, nil, nil
+	req.Type, req.Container, req.Execution, req.Hyperparams, req.Runtime, req.Script = nil, nil, nil, nil, nil, nil
 	if aerr := req.validate(c); aerr != nil {
 		return nil, aerr
 	}

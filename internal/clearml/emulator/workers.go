@@ -44,6 +44,10 @@ func endpointTable() map[string]endpoint {
 		"workers.unregister":        {v(2, 4), false, workersUnregister},
 		"workers.status_report":     {v(2, 4), false, workersStatusReport},
 		"events.add_batch":          {v(1, 0), false, eventsAddBatch},
+		"projects.create":           {v(1, 0), false, projectsCreate},
+		"projects.get_by_id":        {v(1, 0), false, projectsGetByID},
+		"projects.get_all":          {v(1, 0), false, projectsGetAll},
+		"users.get_by_id":           {v(1, 0), false, usersGetByID},
 	}
 }
 
