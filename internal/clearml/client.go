@@ -62,6 +62,11 @@ type Config struct {
 	// creates, queues.add_task, events.add_batch) after failures that may have been applied.
 	// They are always retried when the request provably was not processed.
 	RetryNonIdempotent bool
+	// PageSize is how many documents one *.get_all call of a complete listing asks for (and
+	// how many ids it sends at most); default DefaultPageSize. It must not exceed the server's
+	// services._mongo.max_page_size (500 unless changed): a server that answered fewer than
+	// asked would make a page look like the last one.
+	PageSize int
 	// Logger gets retries and token refreshes; never a key, secret or token. Default: discard.
 	Logger *slog.Logger
 }
@@ -110,6 +115,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.RetryMaxInterval <= 0 {
 		cfg.RetryMaxInterval = DefaultRetryMaxInterval
+	}
+	if cfg.PageSize <= 0 {
+		cfg.PageSize = DefaultPageSize
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -249,6 +257,7 @@ var nonIdempotent = map[string]bool{
 	"tasks.dequeue":    true,
 	"tasks.create":     true,
 	"queues.create":    true,
+	"projects.create":  true,
 	"queues.add_task":  true,
 	"events.add_batch": true,
 }

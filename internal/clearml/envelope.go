@@ -38,6 +38,21 @@ func IsSubcode(err error, code, subcode int) bool {
 	return errors.As(err, &apiErr) && apiErr.ResultCode == code && apiErr.Subcode == subcode
 }
 
+// IsInvalidTaskID reports whether err is the server's "Invalid task id" (400/101): the task
+// does not exist in the caller's company (tasks.get_by_id, tasks.enqueue, tasks.stop, ...).
+// tasks.started answers an unknown task with the generic 400/10 instead.
+func IsInvalidTaskID(err error) bool { return IsSubcode(err, 400, 101) }
+
+// IsInvalidQueueID reports whether err is "Invalid queue id" (400/701): no such queue.
+func IsInvalidQueueID(err error) bool { return IsSubcode(err, 400, 701) }
+
+// IsInvalidProjectID reports whether err is "Invalid project id" (400/401): no such project.
+func IsInvalidProjectID(err error) bool { return IsSubcode(err, 400, 401) }
+
+// IsInvalidUserID reports whether err is "Invalid user id" (400/301): no such user in the
+// caller's company.
+func IsInvalidUserID(err error) bool { return IsSubcode(err, 400, 301) }
+
 // envelope is the shape of every ClearML response (clearml-api.md §1.2). Only the fields the
 // client acts on are decoded; a missing result_code means the body is not an envelope.
 type envelope struct {

@@ -13,7 +13,7 @@ func callFor[T any](ctx context.Context, c *Client, endpoint string, req any) (*
 
 // QueuesGetAllRequest filters queues.get_all. Name is an unanchored, case-sensitive regular
 // expression (use regexp.QuoteMeta for a literal name); hidden queues (system tag k8s-glue)
-// are returned only with SearchHidden, ID or Name.
+// are returned only with SearchHidden, ID or Name. An empty ID is no id filter at all.
 type QueuesGetAllRequest struct {
 	ID           []string `json:"id,omitempty"`
 	Name         string   `json:"name,omitempty"`
@@ -21,20 +21,25 @@ type QueuesGetAllRequest struct {
 	SystemTags   []string `json:"system_tags,omitempty"`
 	OnlyFields   []string `json:"only_fields,omitempty"`
 	SearchHidden bool     `json:"search_hidden,omitempty"`
+	// Page and PageSize ask for one page only, as in TasksGetAllRequest.
+	Page     *int `json:"page,omitempty"`
+	PageSize *int `json:"page_size,omitempty"`
 }
 
-// QueuesGetAll lists queues; no match is an empty list.
+func (r QueuesGetAllRequest) ids() []string { return r.ID }
+func (r QueuesGetAllRequest) onePage() bool { return r.Page != nil || r.PageSize != nil }
+func (r QueuesGetAllRequest) withPage(ids []string, page, size int) any {
+	r.ID, r.Page, r.PageSize = ids, &page, &size
+	return r
+}
+
+// QueuesGetAll returns every queue that matches req (no match is an empty list), in id chunks
+// and pages like TasksGetAll; with req.Page or req.PageSize set, that page only.
 func (c *Client) QueuesGetAll(ctx context.Context, req QueuesGetAllRequest) ([]Queue, error) {
-	out, err := callFor[struct {
-		Queues []Queue `json:"queues"`
-	}](ctx, c, "queues.get_all", req)
-	if err != nil {
-		return nil, err
-	}
-	return out.Queues, nil
+	return getAll(ctx, c, "queues.get_all", "queues", req, func(q *Queue) string { return q.ID })
 }
 
-// QueuesGetByID returns a queue with its entries; a missing queue is 400/701.
+// QueuesGetByID returns a queue with its entries; a missing queue is 400/701 (IsInvalidQueueID).
 func (c *Client) QueuesGetByID(ctx context.Context, queueID string) (*Queue, error) {
 	out, err := callFor[struct {
 		Queue Queue `json:"queue"`

@@ -4,7 +4,8 @@ import "context"
 
 // TasksGetAllRequest filters tasks.get_all. Unknown ids are silently left out; tasks with the
 // "hidden" system tag are returned only with SearchHidden or ID. OnlyFields takes dotted
-// paths ("execution.queue", "container"); the id is always returned.
+// paths ("execution.queue", "container"); the id is always returned. An empty ID is no id
+// filter at all (every task): check for an empty id list before asking.
 type TasksGetAllRequest struct {
 	ID           []string `json:"id,omitempty"`
 	Status       []string `json:"status,omitempty"`
@@ -13,20 +14,30 @@ type TasksGetAllRequest struct {
 	SystemTags   []string `json:"system_tags,omitempty"`
 	OnlyFields   []string `json:"only_fields,omitempty"`
 	SearchHidden bool     `json:"search_hidden,omitempty"`
+	// Page and PageSize ask for one page only (see TasksGetAll); leave both nil for the
+	// complete list. The server caps PageSize at its maximum page (500 by default) and takes
+	// that maximum when only Page is set.
+	Page     *int `json:"page,omitempty"`
+	PageSize *int `json:"page_size,omitempty"`
 }
 
-// TasksGetAll lists tasks.
+func (r TasksGetAllRequest) ids() []string { return r.ID }
+func (r TasksGetAllRequest) onePage() bool { return r.Page != nil || r.PageSize != nil }
+func (r TasksGetAllRequest) withPage(ids []string, page, size int) any {
+	r.ID, r.Page, r.PageSize = ids, &page, &size
+	return r
+}
+
+// TasksGetAll returns every task that matches req, however many there are: the server answers
+// at most one page (500) per call, so the ids are sent in chunks of Config.PageSize and,
+// without ids, pages are followed until a short one. The order is the server's, chunk by chunk;
+// a failed call fails the whole listing. With req.Page or req.PageSize set it is a single call
+// returning that page only.
 func (c *Client) TasksGetAll(ctx context.Context, req TasksGetAllRequest) ([]Task, error) {
-	out, err := callFor[struct {
-		Tasks []Task `json:"tasks"`
-	}](ctx, c, "tasks.get_all", req)
-	if err != nil {
-		return nil, err
-	}
-	return out.Tasks, nil
+	return getAll(ctx, c, "tasks.get_all", "tasks", req, func(t *Task) string { return t.ID })
 }
 
-// TasksGetByID returns the full task; an unknown id is 400/101.
+// TasksGetByID returns the full task; an unknown id is 400/101 (IsInvalidTaskID).
 func (c *Client) TasksGetByID(ctx context.Context, taskID string) (*Task, error) {
 	out, err := callFor[struct {
 		Task Task `json:"task"`
