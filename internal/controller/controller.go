@@ -107,7 +107,7 @@ func Run(ctx context.Context, o Options) error {
 		metrics.IsLeader.Set(1)
 		return g.lead(ctx)
 	}
-	return g.elect(ctx)
+	return elect(ctx, g.cs, s, g.recorder, g.opts.Probes, g.log, g.lead)
 }
 
 func httpClient(verify bool) *http.Client {
@@ -131,10 +131,10 @@ type glue struct {
 // Lease lost, shutdown) ends the election too: the Lease is released, /healthz fails, launches
 // in flight finish, and Run returns, so the process exits and never holds the Lease without
 // serving (a zombie leader). A new process starts as a follower.
-func (g *glue) elect(ctx context.Context) error {
-	s := g.opts.Settings
+func elect(ctx context.Context, cs kubernetes.Interface, s config.Settings, recorder record.EventRecorder, probes *metrics.Probes,
+	log *slog.Logger, serve func(context.Context) error) error {
 	lock, err := resourcelock.New(resourcelock.LeasesResourceLock, s.Namespace, s.LeaseName,
-		g.cs.CoreV1(), g.cs.CoordinationV1(), resourcelock.ResourceLockConfig{Identity: s.PodName, EventRecorder: g.recorder})
+		cs.CoreV1(), cs.CoordinationV1(), resourcelock.ResourceLockConfig{Identity: s.PodName, EventRecorder: recorder})
 	if err != nil {
 		return err
 	}
@@ -149,8 +149,8 @@ func (g *glue) elect(ctx context.Context) error {
 			OnStartedLeading: func(leadCtx context.Context) {
 				leading.Store(true)
 				metrics.IsLeader.Set(1)
-				g.log.Info("leading", "identity", s.PodName)
-				err := g.lead(leadCtx)
+				log.Info("leading", "identity", s.PodName)
+				err := serve(leadCtx)
 				// Serving is over: stop renewing so another replica can take over.
 				stopElection()
 				served <- err
@@ -170,10 +170,10 @@ func (g *glue) elect(ctx context.Context) error {
 	case ctx.Err() != nil:
 		return err
 	case err != nil:
-		g.opts.Probes.SetDead(err.Error())
+		probes.SetDead(err.Error())
 		return fmt.Errorf("serving stopped, leader Lease released: %w", err)
 	default:
-		g.opts.Probes.SetDead("lost the leader Lease")
+		probes.SetDead("lost the leader Lease")
 		return errors.New("lost the leader Lease")
 	}
 }

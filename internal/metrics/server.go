@@ -21,6 +21,15 @@ type Probes struct {
 // SetReady flips /readyz.
 func (p *Probes) SetReady(v bool) { p.ready.Store(v) }
 
+// Healthz answers /healthz: ok while the process serves, 503 with the reason once it stopped.
+func (p *Probes) Healthz(w http.ResponseWriter, _ *http.Request) {
+	if why := p.dead.Load(); why != nil {
+		http.Error(w, "serving stopped: "+*why, http.StatusServiceUnavailable)
+		return
+	}
+	_, _ = w.Write([]byte("ok"))
+}
+
 // SetDead fails /healthz from now on with why: serving ended and the process is on its way out.
 func (p *Probes) SetDead(why string) { p.dead.Store(&why) }
 
@@ -28,13 +37,7 @@ func (p *Probes) SetDead(why string) { p.dead.Store(&why) }
 // when equal) until ctx ends.
 func Serve(ctx context.Context, metricsAddr, healthAddr string, p *Probes) error {
 	health := http.NewServeMux()
-	health.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		if why := p.dead.Load(); why != nil {
-			http.Error(w, "serving stopped: "+*why, http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = w.Write([]byte("ok"))
-	})
+	health.HandleFunc("/healthz", p.Healthz)
 	health.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !p.ready.Load() {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)

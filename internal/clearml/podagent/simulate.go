@@ -15,6 +15,10 @@ import (
 	"github.com/clearml-glue/clearml-glue/internal/clearml"
 )
 
+// AgentDelayAnnotation on a task pod delays its agent's start after the pod runs (a Go
+// duration), as an image pull or a pip install would in a real pod.
+const AgentDelayAnnotation = "e2e.glue/agent-delay"
+
 // taskLabel is the label the glue puts on every task pod (podtemplate.LabelTaskID); repeated
 // here so this package does not depend on the template engine.
 const taskLabel = "clearml-task-id"
@@ -39,14 +43,22 @@ func Simulate(ctx context.Context, cs kubernetes.Interface, namespace string, cl
 		case corev1.PodRunning:
 			if !started[pod.Name] {
 				started[pod.Name] = true
-				go func() { _, _ = Start(ctx, client, id) }()
+				delay, _ := time.ParseDuration(pod.Annotations[AgentDelayAnnotation])
+				go func() {
+					select {
+					case <-ctx.Done():
+						return
+					case <-time.After(delay):
+					}
+					_, _ = Start(ctx, client, id)
+				}()
 			}
 		case corev1.PodSucceeded:
 			if !finished[pod.Name] {
 				finished[pod.Name] = true
 				go func() {
 					// The agent may still be starting: finish only after it runs.
-					_ = wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 20*time.Second, true, func(ctx context.Context) (bool, error) {
+					_ = wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 60*time.Second, true, func(ctx context.Context) (bool, error) {
 						t, err := client.TasksGetByID(ctx, id)
 						return err == nil && t.Status == clearml.StatusInProgress, nil
 					})
