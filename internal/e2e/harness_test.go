@@ -58,8 +58,16 @@ type env struct {
 	logs     *logBook
 }
 
-// newEnv installs the chart with values (merged over the e2e defaults) in a fresh namespace.
+// newEnv installs the chart with values (merged over the e2e defaults) in a fresh namespace,
+// with its own ClearML emulator.
 func newEnv(t *testing.T, values string) *env {
+	t.Helper()
+	return newEnvOn(t, nil, values)
+}
+
+// newEnvOn is newEnv against a ClearML emulator another env uses too (nil: a new one), as
+// several releases share one ClearML server.
+func newEnvOn(t *testing.T, emu *emulator.Server, values string) *env {
 	t.Helper()
 	cluster := localcluster.Shared(t)
 	cs, err := cluster.Clientset()
@@ -73,7 +81,10 @@ func newEnv(t *testing.T, values string) *env {
 		_ = cs.CoreV1().Namespaces().Delete(context.Background(), e.ns, metav1.DeleteOptions{})
 	})
 
-	e.emu = emulator.NewTestServer(t, emulator.Options{AccessKey: accessKey, SecretKey: secretKey})
+	e.emu = emu
+	if e.emu == nil {
+		e.emu = emulator.NewTestServer(t, emulator.Options{AccessKey: accessKey, SecretKey: secretKey})
+	}
 	e.user, err = clearml.New(clearml.Config{APIHost: e.emu.URL(), AccessKey: accessKey, SecretKey: secretKey, WorkerHeader: "e2e-user"})
 	assert.NilError(t, err)
 

@@ -80,18 +80,38 @@ func (e *env) assertNoSecretLeaked(job *batchv1.Job) {
 	assert.Assert(e.t, refs >= 2, "credentials are not taken from a Secret")
 }
 
-// A served queue that does not exist, with queue creation off, is a clear fatal error at start.
-func TestMissingQueueWithoutCreationIsFatalNamingIt(t *testing.T) {
+// A served queue that does not exist, with queue creation off, does not stop the glue: the other
+// queues are served, the missing one is reported (log, Warning Event on the ConfigMap, metric)
+// and served as soon as it exists.
+func TestMissingQueueReportedWhileTheOthersAreServed(t *testing.T) {
 	e := newEnv(t, `
 agentk8sglue:
   createQueues: false
-  queue: no-such-queue
+  queue: present,no-such-queue
 `)
+	_, err := e.emu.CreateQueue("present")
+	assert.NilError(t, err)
 	e.startGlue("glue-0")
-	select {
-	case err := <-e.glueErrs:
-		assert.ErrorContains(t, err, `queue "no-such-queue": queue does not exist`)
-	case <-time.After(30 * time.Second):
-		t.Fatal("the glue kept running without its queue")
+	served := e.task("present", "served", emulator.TaskSpec{})
+	e.waitStatus(served, clearml.StatusCompleted, 60*time.Second)
+	e.waitFor(30*time.Second, "a QueueNotFound Event on the ConfigMap", func() bool {
+		return e.hasEvent("ConfigMap", "QueueNotFound", `queue "no-such-queue": queue does not exist`)
+	}, func() string { return "no Event" })
+	assert.Assert(t, strings.Contains(e.logs.all(), "no-such-queue"))
+
+	late := e.task("no-such-queue", "late", emulator.TaskSpec{}) // creates the queue as a user would
+	e.waitStatus(late, clearml.StatusCompleted, 60*time.Second)
+	assert.Assert(t, e.hasEvent("ConfigMap", "QueueFound", "queue no-such-queue is served"))
+}
+
+// hasEvent says whether an Event of reason on an object of kind holds text.
+func (e *env) hasEvent(kind, reason, text string) bool {
+	events, err := e.cs.CoreV1().Events(e.ns).List(context.Background(), metav1.ListOptions{})
+	assert.NilError(e.t, err)
+	for _, ev := range events.Items {
+		if ev.InvolvedObject.Kind == kind && ev.Reason == reason && strings.Contains(ev.Message, text) {
+			return true
+		}
 	}
+	return false
 }

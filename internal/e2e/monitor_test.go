@@ -108,12 +108,14 @@ agentk8sglue:
 	e.waitNoJob(id, 15*time.Second) // no replacement pod may run the failed task again
 }
 
-// 7b. A running pod evicted (DisruptionTarget): the task goes back to the pending queue and
-// runs again in a new Job, at most disruptionRequeueLimit times.
+// 7b. A running pod evicted (DisruptionTarget): the task goes back to the pending queue and its
+// Job's controller starts a new pod, at most disruptionRequeueLimit times. The Job keeps its
+// place meanwhile: with maxPods 1 the next task waits.
 func TestEvictedPodRequeuesTaskOnDisruptionTarget(t *testing.T) {
 	e := newEnv(t, `
 agentk8sglue:
   disruptionRequeueLimit: 1
+  maxPods: 1
   queues:
     long:
       templateOverrides:
@@ -123,20 +125,47 @@ agentk8sglue:
 	e.startGlue("glue-0")
 	id := e.task("long", "preemptible", emulator.TaskSpec{})
 	e.waitStatus(id, clearml.StatusInProgress, 30*time.Second)
-	e.evict(e.podOf(id))
-	e.waitFor(30*time.Second, "a second Job for the task", func() bool {
-		_, uids, _, _ := jobs.snapshot()
-		return len(uids[id]) == 2
+	next := e.task("long", "waits", emulator.TaskSpec{})
+	first := e.podOf(id)
+	e.evict(first)
+	e.waitFor(30*time.Second, "a second pod of the task's Job", func() bool {
+		p := e.podOf(id)
+		return p != first
 	}, func() string { return e.taskState(id).Status + " " + strings.Join(e.emu.TaskLog(id), "|") })
 	e.waitStatus(id, clearml.StatusInProgress, 30*time.Second)
 	assert.Assert(t, logContains(e, id, "requeued to the pending queue"))
+	_, uids, _, _ := jobs.snapshot()
+	assert.Equal(t, len(uids[id]), 1, "the Job is kept, its controller replaces the pod")
+	assert.Equal(t, e.taskState(next).Status, clearml.StatusQueued)
+	assert.Equal(t, len(uids[next]), 0, "maxPods 1: the next task was launched while the relaunch held the place")
 
 	// The limit is 1: the second eviction fails the task.
 	e.evict(e.podOf(id))
 	task := e.waitStatus(id, clearml.StatusFailed, 30*time.Second)
-	assert.Assert(t, strings.Contains(task.StatusReason, "deleted before the task finished"), task.StatusReason)
-	_, uids, _, _ := jobs.snapshot()
-	assert.Equal(t, len(uids[id]), 2)
+	assert.Assert(t, strings.Contains(task.StatusReason, "clearml-id-"+id), task.StatusReason)
+	e.waitStatus(next, clearml.StatusInProgress, 30*time.Second)
+}
+
+// A disruption while ClearML refuses the push back to the pending queue: the monitor retries,
+// the task still ends in the pending queue and runs again.
+func TestEvictionWhileClearMLFailsStillRequeues(t *testing.T) {
+	e := newEnv(t, `
+agentk8sglue:
+  queues:
+    long:
+      templateOverrides:
+        labels: {e2e.glue/behavior: hold}
+`)
+	e.startGlue("glue-0")
+	id := e.task("long", "preemptible", emulator.TaskSpec{})
+	e.waitStatus(id, clearml.StatusInProgress, 30*time.Second)
+	e.emu.InjectFault(emulator.Fault{Endpoint: "tasks.enqueue", Count: 3, Status: 500})
+	first := e.podOf(id)
+	e.evict(first)
+	e.waitFor(60*time.Second, "the task running again in a new pod", func() bool {
+		return e.taskState(id).Status == clearml.StatusInProgress && e.podOf(id) != first
+	}, func() string { return e.taskState(id).Status + " " + strings.Join(e.emu.TaskLog(id), "|") })
+	assert.Assert(t, logContains(e, id, "requeued to the pending queue"))
 }
 
 // podOf waits for the task's running pod and returns its name.

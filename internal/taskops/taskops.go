@@ -56,6 +56,13 @@ func (o *Ops) Fail(ctx context.Context, taskID, reason string, lines ...string) 
 	}
 	metrics.TasksFailed.WithLabelValues(reasonLabel(reason)).Inc()
 	o.Logger.Info("task failed", "task", taskID, "reason", reason)
+	// tasks.failed leaves queue entries alone: a task failed while it waited in the pending
+	// queue would stay listed there. Not there (703) is the usual answer.
+	if pending, err := o.PendingQueueID(ctx); err == nil {
+		if _, err := o.Client.QueuesRemoveTask(ctx, clearml.QueuesRemoveTaskRequest{Queue: pending, Task: taskID}); err != nil && !clearml.IsSubcode(err, 400, 703) {
+			o.Logger.Warn("failed task not removed from the pending queue", "task", taskID, "err", err)
+		}
+	}
 	return nil
 }
 
