@@ -30,10 +30,20 @@ test: tools ## Run unit, chart and end-to-end tests (starts local control planes
 	$(GO) test -count=1 -race -timeout 20m ./internal/clearml/...
 
 .PHONY: lint
-lint: tools ## go vet, gofmt, helm lint --strict, yamllint, Chart.yaml and helm-docs checks
+lint: tools ## go vet, gofmt, helm lint --strict, yamllint, Chart.yaml, helm-docs, dashboard and alert-rule checks
 	$(GO) vet ./...
 	@out=$$(gofmt -l cmd internal ci); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	HELM=$(HELM) ci/lint-chart.sh
+	cd ci/dashboard && $(GO) vet ./... && $(GO) run . -check -out $(CURDIR)/charts/clearml-agent/dashboards/clearml-glue.json
+	$(GO) test -count=1 -run 'TestPrometheusRule|TestGrafanaDashboard' ./internal/chart
+
+.PHONY: dashboard
+dashboard: ## Regenerate the chart's Grafana dashboard JSON from its code (ci/dashboard)
+	cd ci/dashboard && $(GO) run . -out $(CURDIR)/charts/clearml-agent/dashboards/clearml-glue.json
+
+.PHONY: test-rules
+test-rules: tools ## promtool check and unit-test the chart's alerts (PrometheusRule); print promtool's output
+	$(GO) test -count=1 -v -run 'TestPrometheusRule' ./internal/chart
 
 .PHONY: bench
 bench: tools ## Run the benchmarks (see docs/benchmarks.md); the last line is `BENCH {json}`

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the local control plane (kube-apiserver, kube-controller-manager, kube-scheduler, etcd,
-# kwok, kwokctl) and helm from the Go module proxy into a cache keyed by the tool module's content
-# and the Go version, so a second run costs seconds. Prints the bin directory on stdout.
+# kwok, kwokctl), helm, prometheus and promtool from the Go module proxy into a cache keyed by the
+# tool module's content and the Go version, so a second run costs seconds. Prints the bin
+# directory on stdout.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 mod="$root/ci/tools"
@@ -31,6 +32,25 @@ for name in "${order[@]}"; do
   mv "$bin/$name.tmp" "$bin/$name"
   echo "built $name in $((SECONDS - start))s" >&2
 done
+# prometheus and promtool (alert rule tests, the monitoring end-to-end test) come from their own
+# module, ci/tools/prometheus, cached under its own key and linked into bin: their dependencies
+# never move the control plane's, and a Prometheus upgrade rebuilds only them. remove_all_sd
+# leaves out the service discoveries (cloud SDKs) the tests never use.
+pmod="$mod/prometheus"
+pkey=$( (cat "$pmod/go.mod" "$pmod/go.sum"; go env GOVERSION GOOS GOARCH) | sha256sum | cut -c1-12)
+pbin="$root/.build/tools/prometheus-$pkey/bin"
+mkdir -p "$pbin"
+for name in prometheus promtool; do
+  if [ ! -x "$pbin/$name" ]; then
+    echo "building $name (prometheus about 6 minutes on 2 cores, promtool 1-2)" >&2
+    start=$SECONDS
+    (cd "$pmod" && CGO_ENABLED=0 go build -trimpath -tags remove_all_sd -ldflags "-s -w" -o "$pbin/$name.tmp" "github.com/prometheus/prometheus/cmd/$name")
+    mv "$pbin/$name.tmp" "$pbin/$name"
+    echo "built $name in $((SECONDS - start))s" >&2
+  fi
+  ln -sfn "$pbin/$name" "$bin/$name"
+done
+
 # A stable path for Makefile and tests, whatever the key.
 ln -sfn "$key" "$root/.build/tools/current"
 echo "$bin"

@@ -1,12 +1,12 @@
 package chart
 
 import (
-	"slices"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -392,6 +392,9 @@ func TestObjectsAreValid(t *testing.T) {
 		"Role":               func() any { return &rbacv1.Role{} },
 		"RoleBinding":        func() any { return &rbacv1.RoleBinding{} },
 		"ClusterRoleBinding": func() any { return &rbacv1.ClusterRoleBinding{} },
+
+		"PrometheusRule": func() any { return &prometheusRuleObject{} },
+		"ServiceMonitor": func() any { return &serviceMonitorObject{} },
 	}
 	for _, f := range ciValuesFiles(t) {
 		t.Run(feature(f), func(t *testing.T) {

@@ -3,6 +3,9 @@
 package metrics
 
 import (
+	"regexp"
+	"slices"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -64,11 +67,38 @@ var (
 	})
 )
 
+// registered are the collectors of Registry.
+var registered = []prometheus.Collector{
+	collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	TasksPulled, TasksLaunched, TasksRequeued, TasksFailed, LaunchSeconds, ConfigReloads, ConfigValid,
+	LiveObjects, PollCycles, ClearMLErrors, KubernetesErrors, IsLeader,
+	QueueDepth, QueueAtLimit, wait, ClearMLRequestSeconds, ClearMLRequests,
+	KubernetesRequestSeconds, KubernetesRequests, KubernetesRateLimiterSeconds, BuildInfo,
+}
+
 func init() {
-	Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		TasksPulled, TasksLaunched, TasksRequeued, TasksFailed, LaunchSeconds, ConfigReloads, ConfigValid,
-		LiveObjects, PollCycles, ClearMLErrors, KubernetesErrors, IsLeader,
-		QueueDepth, QueueAtLimit, wait, ClearMLRequestSeconds, ClearMLRequests,
-		KubernetesRequestSeconds, KubernetesRequests, KubernetesRateLimiterSeconds, BuildInfo)
+	Registry.MustRegister(registered...)
 	SetBuildInfo(stampedVersion())
+}
+
+var fqNameRE = regexp.MustCompile(`fqName: "([^"]+)"`)
+
+// Names returns the name of every metric family Registry can export, samples or not: a family
+// with labels has no sample before its first label set is used.
+func Names() []string {
+	ch := make(chan *prometheus.Desc, 64)
+	go func() {
+		for _, c := range registered {
+			c.Describe(ch)
+		}
+		close(ch)
+	}()
+	var names []string
+	for d := range ch {
+		if m := fqNameRE.FindStringSubmatch(d.String()); m != nil && !slices.Contains(names, m[1]) {
+			names = append(names, m[1])
+		}
+	}
+	slices.Sort(names)
+	return names
 }
