@@ -392,9 +392,8 @@ func TestObjectsAreValid(t *testing.T) {
 		"Role":               func() any { return &rbacv1.Role{} },
 		"RoleBinding":        func() any { return &rbacv1.RoleBinding{} },
 		"ClusterRoleBinding": func() any { return &rbacv1.ClusterRoleBinding{} },
-
-		"PrometheusRule": func() any { return &prometheusRuleObject{} },
-		"ServiceMonitor": func() any { return &serviceMonitorObject{} },
+		"PrometheusRule":     func() any { return &prometheusRuleObject{} },
+		"ServiceMonitor":     func() any { return &serviceMonitorObject{} },
 	}
 	for _, f := range ciValuesFiles(t) {
 		t.Run(feature(f), func(t *testing.T) {
