@@ -340,6 +340,17 @@ func (m *Monitor) apply(ctx context.Context, taskID string, obs observed, p plan
 		m.event(obj, corev1.EventTypeNormal, "Requeued", p.Requeue)
 		m.opts.Logger.Info("task requeued after disruption", "task", taskID)
 	}
+	if f := p.Fail; f != nil && slices.Equal(f.When, whenQueuedInPending) {
+		// The cache lags: a newer run of the task may have replaced this object already and
+		// pushed the task to the pending queue, which is not this object's doing.
+		same, err := m.stillThere(ctx, obj)
+		if err != nil {
+			return err
+		}
+		if !same {
+			p.Fail = nil
+		}
+	}
 	if f := p.Fail; f != nil && (f.When == nil || status.In(f.When)) {
 		if err := m.opts.Ops.Fail(ctx, taskID, f.Reason, f.Lines...); err != nil {
 			return err
@@ -365,6 +376,26 @@ func (m *Monitor) apply(ctx context.Context, taskID string, obs observed, p plan
 		m.event(obj, e.Type, e.Reason, e.Message)
 	}
 	return nil
+}
+
+// stillThere asks the API server (not the cache) whether obj still exists as this same object.
+func (m *Monitor) stillThere(ctx context.Context, obj runtime.Object) (bool, error) {
+	var cur metav1.Object
+	var err error
+	switch o := obj.(type) {
+	case *batchv1.Job:
+		cur, err = m.opts.Clientset.BatchV1().Jobs(o.Namespace).Get(ctx, o.Name, metav1.GetOptions{})
+	case *corev1.Pod:
+		cur, err = m.opts.Clientset.CoreV1().Pods(o.Namespace).Get(ctx, o.Name, metav1.GetOptions{})
+	default:
+		return false, nil
+	}
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	return cur.GetUID() == uidOf(obj), nil
 }
 
 func (m *Monitor) deleteObject(ctx context.Context, obj runtime.Object) error {

@@ -49,7 +49,7 @@ func newRig(t *testing.T, mod func(*config.File, *Options)) *rig {
 	cs := fake.NewClientset()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	opts := Options{Client: client, Clientset: cs, Tracker: admission.NewTracker(), Logger: log,
-		Ops: taskops.New(client, "glue", f.PendingQueue, log), CreateRetry: 300 * time.Millisecond, RecoverSettle: 50 * time.Millisecond}
+		Ops: taskops.New(client, "glue", f.PendingQueue, log), CreateRetry: 2 * time.Second, RecoverSettle: 50 * time.Millisecond}
 	if mod != nil {
 		mod(&f, &opts)
 	}
@@ -122,19 +122,27 @@ func TestLaunch(t *testing.T) {
 		assert.DeepEqual(t, r.emu.QueueEntries("k8s_scheduler"), []string{id})
 	})
 
-	t.Run("should count a live Job of the same task as launched", func(t *testing.T) {
+	t.Run("should wait for a live earlier run of the task, then run again", func(t *testing.T) {
 		r := newRig(t, nil)
 		id := r.emu.CreateTask(emulator.TaskSpec{Name: "live"})
-		live := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: podtemplate.ObjectName(id), Namespace: "ml", UID: "live"}}
+		live := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: podtemplate.ObjectName(id), Namespace: "ml", UID: "live"},
+			Status: batchv1.JobStatus{Active: 1}}
 		_, err := r.cs.BatchV1().Jobs("ml").Create(context.Background(), live, metav1.CreateOptions{})
 		assert.NilError(t, err)
+		go func() {
+			// The earlier run's pod succeeds; its Job's condition comes later.
+			time.Sleep(100 * time.Millisecond)
+			live.Status = batchv1.JobStatus{Succeeded: 1}
+			_, _ = r.cs.BatchV1().Jobs("ml").UpdateStatus(context.Background(), live, metav1.UpdateOptions{})
+		}()
 		assert.NilError(t, r.emu.Enqueue(id, "work"))
 		_, err = r.sched.cycle(context.Background())
 		assert.NilError(t, err)
 		r.sched.wg.Wait()
 		jobs := r.jobs()
 		assert.Equal(t, len(jobs), 1)
-		assert.Equal(t, string(jobs[0].UID), "live")
+		assert.Assert(t, jobs[0].UID != "live", "the earlier run's Job was kept")
+		assert.DeepEqual(t, r.emu.QueueEntries("k8s_scheduler"), []string{id})
 	})
 
 	t.Run("should leave a task that ClearML's Python glue runs to it", func(t *testing.T) {

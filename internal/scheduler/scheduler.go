@@ -52,8 +52,8 @@ type Options struct {
 	// RecoverSettle is how long Recover waits before it trusts that a popped task is a stray
 	// (DefaultRecoverSettle).
 	RecoverSettle time.Duration
-	Recorder    record.EventRecorder
-	Logger      *slog.Logger
+	Recorder      record.EventRecorder
+	Logger        *slog.Logger
 	// Unresolved is told once when a served queue is found missing (err) and once when it is
 	// found again (nil).
 	Unresolved func(queue string, err error)
@@ -390,27 +390,24 @@ func (s *Scheduler) setQueueProperty(ctx context.Context, taskID, queue string, 
 	}
 }
 
-// create creates the object, retrying while the API server is unreachable. An object of the
-// same name that is live means the launch happened already; one that finished is an earlier run
-// of a task that was enqueued again, so it is deleted and the task runs again at once.
+// create creates the object, retrying while the API server is unreachable. A task pulled from
+// a queue has no object of this glue (Recover never returns a task that has one), so an object of
+// the same name is an earlier run of a task that was reset and enqueued again: once it finished
+// (at once, usually) it is deleted and the task runs again.
 func (s *Scheduler) create(ctx context.Context, obj podtemplate.Object) error {
 	op := func() (struct{}, error) {
 		err := s.createOnce(ctx, obj)
 		if apierrors.IsAlreadyExists(err) {
-			var finished bool
-			finished, err = s.removeFinished(ctx, obj)
-			if err == nil && !finished {
-				return struct{}{}, nil
-			}
-			if err == nil {
-				err = errRecreate
-			}
+			err = s.removeFinished(ctx, obj)
 		}
 		if err == nil {
 			return struct{}{}, nil
 		}
+		if errors.Is(err, errEarlierRun) {
+			return struct{}{}, err
+		}
 		metrics.KubernetesErrors.WithLabelValues("create").Inc()
-		if !transient(err) && !errors.Is(err, errRecreate) {
+		if !transient(err) {
 			return struct{}{}, backoff.Permanent(err)
 		}
 		return struct{}{}, err
@@ -420,8 +417,10 @@ func (s *Scheduler) create(ctx context.Context, obj podtemplate.Object) error {
 	return err
 }
 
-// errRecreate retries a create whose name was held by a finished object being deleted.
-var errRecreate = errors.New("an earlier finished object of the task is being deleted")
+// errEarlierRun retries a create whose name is held by an earlier run of the task: one still
+// finishing, or a finished one being deleted. It counts as transient, so a run that does not
+// finish within CreateRetry sends the task back to the front of its queue.
+var errEarlierRun = errors.New("an earlier run's object of the task is still there")
 
 func (s *Scheduler) createOnce(ctx context.Context, obj podtemplate.Object) error {
 	var err error
@@ -436,51 +435,39 @@ func (s *Scheduler) createOnce(ctx context.Context, obj podtemplate.Object) erro
 	return err
 }
 
-// removeFinished deletes the existing object of obj's name if it finished (reporting true), and
-// leaves a live one alone (false).
-func (s *Scheduler) removeFinished(ctx context.Context, obj podtemplate.Object) (bool, error) {
+// removeFinished deletes the existing object of obj's name if it finished, and returns
+// errEarlierRun so the create is tried again (nil when the object is gone already).
+func (s *Scheduler) removeFinished(ctx context.Context, obj podtemplate.Object) error {
 	bg := metav1.DeletePropagationBackground
 	var uid types.UID
 	var finished bool
+	var err error
 	switch o := obj.(type) {
 	case *batchv1.Job:
-		cur, err := s.opts.Clientset.BatchV1().Jobs(o.Namespace).Get(ctx, o.Name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			return true, nil
-		} else if err != nil {
-			return false, err
+		var cur *batchv1.Job
+		if cur, err = s.opts.Clientset.BatchV1().Jobs(o.Namespace).Get(ctx, o.Name, metav1.GetOptions{}); err == nil {
+			uid, finished = cur.UID, jobFinished(cur) || (cur.Status.Active == 0 && cur.Status.Succeeded+cur.Status.Failed > 0)
+			if finished {
+				err = s.opts.Clientset.BatchV1().Jobs(o.Namespace).Delete(ctx, o.Name, metav1.DeleteOptions{PropagationPolicy: &bg, Preconditions: &metav1.Preconditions{UID: &uid}})
+			}
 		}
-		for _, c := range cur.Status.Conditions {
-			finished = finished || ((c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue)
-		}
-		uid = cur.UID
-		if finished {
-			err = s.opts.Clientset.BatchV1().Jobs(o.Namespace).Delete(ctx, o.Name, metav1.DeleteOptions{PropagationPolicy: &bg, Preconditions: &metav1.Preconditions{UID: &uid}})
-		}
-		return finished, ignoreGone(err)
 	case *corev1.Pod:
-		cur, err := s.opts.Clientset.CoreV1().Pods(o.Namespace).Get(ctx, o.Name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			return true, nil
-		} else if err != nil {
-			return false, err
+		var cur *corev1.Pod
+		if cur, err = s.opts.Clientset.CoreV1().Pods(o.Namespace).Get(ctx, o.Name, metav1.GetOptions{}); err == nil {
+			uid, finished = cur.UID, cur.Status.Phase == corev1.PodSucceeded || cur.Status.Phase == corev1.PodFailed
+			if finished {
+				err = s.opts.Clientset.CoreV1().Pods(o.Namespace).Delete(ctx, o.Name, metav1.DeleteOptions{PropagationPolicy: &bg, Preconditions: &metav1.Preconditions{UID: &uid}})
+			}
 		}
-		finished = cur.Status.Phase == corev1.PodSucceeded || cur.Status.Phase == corev1.PodFailed
-		uid = cur.UID
-		if finished {
-			err = s.opts.Clientset.CoreV1().Pods(o.Namespace).Delete(ctx, o.Name, metav1.DeleteOptions{PropagationPolicy: &bg, Preconditions: &metav1.Preconditions{UID: &uid}})
-		}
-		return finished, ignoreGone(err)
+	default:
+		return fmt.Errorf("unexpected object %T", obj)
 	}
-	return false, fmt.Errorf("unexpected object %T", obj)
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		return err
+	}
+	return errEarlierRun
 }
 
-func ignoreGone(err error) error {
-	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
-		return nil
-	}
-	return err
-}
 
 // transient says whether a Kubernetes error may pass by itself (connection refused, timeouts,
 // throttling, 5xx) rather than being a refusal of the object.
