@@ -112,7 +112,7 @@ func stacked(p *timeseries.PanelBuilder) *timeseries.PanelBuilder {
 func single(title, description, expr, unit string, steps []dashboard.Threshold) *stat.PanelBuilder {
 	return stat.NewPanelBuilder().
 		Title(title).Description(description).Unit(unit).
-		Datasource(ds).Height(4).Span(4).
+		Datasource(ds).Height(4).Span(3).
 		WithTarget(query(expr, "").Instant()).
 		ReduceOptions(common.NewReduceDataOptionsBuilder().Calcs([]string{"lastNotNull"})).
 		ColorMode(common.BigValueColorModeBackground).
@@ -149,11 +149,15 @@ func healthPanels() []cog.Builder[dashboard.Panel] {
 		single("ClearML answering", "Share of ClearML requests answered (not a transport error or 5xx) over the last 5 minutes (alerts ClearMLGlueClearMLUnreachable, ClearMLGlueClearMLErrors).",
 			`sum(rate(clearml_glue_clearml_requests_total{`+sel+`,code!~"error|5.."}[5m])) / sum(rate(clearml_glue_clearml_requests_total{`+sel+`}[5m]))`,
 			"percentunit", steps("red", 0.5, "orange", 0.9, "green")),
+		single("Queues missing on ClearML", "Configured queues the glue cannot find on the ClearML server (alert ClearMLGlueQueueUnresolved); their tasks are never pulled.",
+			`sum(clearml_glue_queue_unresolved{`+sel+`}) or vector(0)`, "none", steps("green", 1.0, "red")),
+		single("Tasks waiting", "Tasks waiting in the served ClearML queues, all queues.",
+			`sum(clearml_glue_queue_depth{`+sel+`})`, "none", steps("blue")),
 		single("Running task objects", "Unfinished task Jobs/Pods of the glue, all queues.",
 			`sum(clearml_glue_live_objects{`+sel+`})`, "none", steps("blue")),
 		stat.NewPanelBuilder().
 			Title("Version").Description("clearml-glue version of the running replicas.").
-			Datasource(ds).Height(4).Span(4).
+			Datasource(ds).Height(4).Span(3).
 			WithTarget(query(`max by (version) (clearml_glue_build_info{`+sel+`})`, "{{version}}").Instant()).
 			ReduceOptions(common.NewReduceDataOptionsBuilder().Calcs([]string{"lastNotNull"})).
 			TextMode(common.BigValueTextModeName).ColorMode(common.BigValueColorModeNone).GraphMode(common.BigValueGraphModeNone),

@@ -56,8 +56,13 @@ var exportedOnEvent = []string{
 	"clearml_glue_kubernetes_errors_total",
 }
 
-const monitoringQueues = `
+// Every metric the chart's alerts and dashboard name is one the controller exports: the
+// controller's /metrics is scraped after it launched, completed and failed a task, with one
+// configured queue missing on the ClearML server.
+func TestMonitoringEveryReferencedMetricIsExported(t *testing.T) {
+	e := newEnv(t, `
 agentk8sglue:
+  createQueues: false
   queues:
     work:
       templateOverrides:
@@ -65,12 +70,12 @@ agentk8sglue:
     broken:
       templateOverrides:
         labels: {e2e.glue/behavior: invalid-image}
-`
-
-// Every metric the chart's alerts and dashboard name is one the controller exports: the
-// controller's /metrics is scraped after it launched, completed and failed a task.
-func TestMonitoringEveryReferencedMetricIsExported(t *testing.T) {
-	e := newEnv(t, monitoringQueues)
+    absent: {}
+`)
+	for _, q := range []string{"work", "broken"} {
+		_, err := e.emu.CreateQueue(q)
+		assert.NilError(t, err)
+	}
 	addr := e.serveMetrics()
 	e.startGlue("glue-0")
 	e.waitStatus(e.task("work", "ok", emulator.TaskSpec{}), clearml.StatusCompleted, 30*time.Second)

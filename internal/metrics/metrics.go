@@ -5,6 +5,7 @@ package metrics
 import (
 	"regexp"
 	"slices"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -12,8 +13,35 @@ import (
 
 const namespace = "clearml_glue"
 
-// Registry holds every metric below plus the Go and process collectors.
-var Registry = prometheus.NewRegistry()
+// Registry holds every metric below plus the Go and process collectors. It is a
+// prometheus.Registry that remembers its collectors, for Names.
+var Registry = &registry{Registry: prometheus.NewRegistry()}
+
+type registry struct {
+	*prometheus.Registry
+	mu         sync.Mutex
+	collectors []prometheus.Collector
+}
+
+// Register registers c and remembers it.
+func (r *registry) Register(c prometheus.Collector) error {
+	if err := r.Registry.Register(c); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.collectors = append(r.collectors, c)
+	return nil
+}
+
+// MustRegister registers cs and remembers them; it panics like prometheus.MustRegister.
+func (r *registry) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		if err := r.Register(c); err != nil {
+			panic(err)
+		}
+	}
+}
 
 var (
 	// TasksPulled counts tasks taken from a ClearML queue.
@@ -67,17 +95,12 @@ var (
 	})
 )
 
-// registered are the collectors of Registry.
-var registered = []prometheus.Collector{
-	collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-	TasksPulled, TasksLaunched, TasksRequeued, TasksFailed, LaunchSeconds, ConfigReloads, ConfigValid,
-	LiveObjects, PollCycles, ClearMLErrors, KubernetesErrors, IsLeader,
-	QueueDepth, QueueAtLimit, wait, ClearMLRequestSeconds, ClearMLRequests,
-	KubernetesRequestSeconds, KubernetesRequests, KubernetesRateLimiterSeconds, BuildInfo,
-}
-
 func init() {
-	Registry.MustRegister(registered...)
+	Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		TasksPulled, TasksLaunched, TasksRequeued, TasksFailed, LaunchSeconds, ConfigReloads, ConfigValid,
+		LiveObjects, PollCycles, ClearMLErrors, KubernetesErrors, IsLeader,
+		QueueDepth, QueueAtLimit, wait, ClearMLRequestSeconds, ClearMLRequests,
+		KubernetesRequestSeconds, KubernetesRequests, KubernetesRateLimiterSeconds, BuildInfo)
 	SetBuildInfo(stampedVersion())
 }
 
@@ -86,9 +109,12 @@ var fqNameRE = regexp.MustCompile(`fqName: "([^"]+)"`)
 // Names returns the name of every metric family Registry can export, samples or not: a family
 // with labels has no sample before its first label set is used.
 func Names() []string {
+	Registry.mu.Lock()
+	cs := slices.Clone(Registry.collectors)
+	Registry.mu.Unlock()
 	ch := make(chan *prometheus.Desc, 64)
 	go func() {
-		for _, c := range registered {
+		for _, c := range cs {
 			c.Describe(ch)
 		}
 		close(ch)
