@@ -59,7 +59,9 @@ func TestServedQueuesHaveZeroSeriesAndAgesAreComputedAtScrape(t *testing.T) {
 		SetServedQueues(nil)
 	})
 
-	SetServedQueues([]string{"gpu", "cpu"})
+	SetServedQueues(map[string]string{"id-gpu": "gpu", "id-cpu": "cpu"})
+	assert.Equal(t, QueueName("id-gpu"), "gpu")
+	assert.Equal(t, QueueName("unknown-id"), "unknown-id")
 	out := gather(t, "clearml_glue_queue_depth", "clearml_glue_oldest_queued_task_age_seconds", "clearml_glue_tasks_launched_total")
 	for _, want := range []string{
 		`clearml_glue_queue_depth{queue="cpu"} 0`, `clearml_glue_queue_depth{queue="gpu"} 0`,
@@ -113,7 +115,8 @@ func TestServedQueuesHaveZeroSeriesAndAgesAreComputedAtScrape(t *testing.T) {
 	// An emptied queue has no oldest task; a queue no longer served loses its gauges, while its
 	// still-pending tasks stay visible until they start.
 	SetQueueDepth("gpu", 0, time.Time{})
-	SetServedQueues([]string{"cpu"})
+	SetServedQueues(map[string]string{"id-cpu": "cpu"})
+	assert.Equal(t, QueueName("id-gpu"), "gpu", "a queue served before keeps its name")
 	out = gather(t, "clearml_glue_queue_depth", "clearml_glue_queue_at_limit", "clearml_glue_pending_tasks", "clearml_glue_oldest_queued_task_age_seconds")
 	assert.Assert(t, !strings.Contains(out, `clearml_glue_queue_depth{queue="gpu"}`), out)
 	assert.Assert(t, !strings.Contains(out, `clearml_glue_queue_at_limit{limit="max_pods",queue="gpu"}`), out)

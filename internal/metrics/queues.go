@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -79,6 +80,7 @@ var (
 type waitState struct {
 	mu      sync.Mutex
 	served  []string             // served queue names: their series exist even at zero
+	names   map[string]string    // queue id -> name, of every queue served since the start
 	oldest  map[string]time.Time // queue -> when its oldest waiting entry was added
 	pending map[string]pendingTask
 	now     func() time.Time
@@ -89,7 +91,7 @@ type pendingTask struct {
 	since         time.Time
 }
 
-var wait = &waitState{oldest: map[string]time.Time{}, pending: map[string]pendingTask{}, now: time.Now}
+var wait = &waitState{names: map[string]string{}, oldest: map[string]time.Time{}, pending: map[string]pendingTask{}, now: time.Now}
 
 var (
 	oldestQueuedDesc = prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "oldest_queued_task_age_seconds"),
@@ -138,15 +140,19 @@ func (w *waitState) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// SetServedQueues declares the queues the glue serves now (call it whenever the config
-// changes): their per-queue series exist from then on, at zero (tasks_pulled_total,
+// SetServedQueues declares the queues the glue serves now, id -> name (call it whenever they
+// change): their per-queue series exist from then on, at zero (tasks_pulled_total,
 // tasks_launched_total, live_objects, queue_depth, queue_at_limit and the ages), so dashboards
 // and alerts see 0 instead of nothing; the gauges of a queue no longer served are removed.
-func SetServedQueues(queues []string) {
-	queues = slices.Sorted(slices.Values(queues))
+func SetServedQueues(served map[string]string) {
+	queues := slices.Sorted(maps.Values(served))
+	queues = slices.Compact(queues)
 	wait.mu.Lock()
 	old := wait.served
 	wait.served = queues
+	for id, name := range served {
+		wait.names[id] = name
+	}
 	for q := range wait.oldest {
 		if !slices.Contains(queues, q) {
 			delete(wait.oldest, q)
@@ -168,6 +174,18 @@ func SetServedQueues(queues []string) {
 			QueueAtLimit.WithLabelValues(q, l)
 		}
 	}
+}
+
+// QueueName returns the name of a queue id the glue serves or served: every metric labels queues
+// by name, while Kubernetes objects carry the id (podtemplate.LabelQueue). An unknown id is
+// returned as it is.
+func QueueName(id string) string {
+	wait.mu.Lock()
+	defer wait.mu.Unlock()
+	if name, ok := wait.names[id]; ok {
+		return name
+	}
+	return id
 }
 
 // SetQueueDepth records what the scheduler's queues.get_all said about a served queue: the
