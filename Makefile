@@ -9,6 +9,15 @@ HELM := $(TOOLS_BIN)/helm
 IMAGE ?= clearml-glue/clearml-glue:$(VERSION)
 # Tests find the control plane binaries here.
 export GLUE_TOOLS_BIN := $(TOOLS_BIN)
+# Images built without a container engine (ci/image): OCI layouts and docker-load tarballs.
+IMAGE_DIR := $(CURDIR)/.build/image
+comma := ,
+PLATFORMS ?= linux/$(shell $(GO) env GOARCH)
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
+CA_CERTS ?= /etc/ssl/certs/ca-certificates.crt
+BUSYBOX ?= /bin/busybox
+BUSYBOX_IMAGE ?= glue-local/busybox:static
 
 .DEFAULT_GOAL := help
 
@@ -25,15 +34,18 @@ build: ## Build bin/clearml-glue
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/clearml-glue ./cmd/clearml-glue
 
 .PHONY: test
-test: tools ## Run unit, chart and end-to-end tests (starts local control planes)
+test: tools ## Run unit, chart, image and end-to-end tests (starts local control planes)
 	$(GO) test -count=1 -timeout 40m ./...
 	$(GO) test -count=1 -race -timeout 20m ./internal/clearml/...
+	cd ci/image && $(GO) test -count=1 ./...
 
 .PHONY: lint
-lint: tools ## go vet, gofmt, helm lint --strict, yamllint, Chart.yaml, helm-docs, dashboard and alert-rule checks
+lint: tools ## go vet, gofmt, the chart as ct lint checks it, helm-docs, dashboard, alert rules, actionlint
 	$(GO) vet ./...
 	@out=$$(gofmt -l cmd internal ci); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	cd ci/image && $(GO) vet ./...
 	HELM=$(HELM) ci/lint-chart.sh
+	ci/lint-ci.sh
 	cd ci/dashboard && $(GO) vet ./... && $(GO) run . -check -out $(CURDIR)/charts/clearml-agent/dashboards/clearml-glue.json
 	$(GO) test -count=1 -run 'TestPrometheusRule|TestGrafanaDashboard' ./internal/chart
 
@@ -72,5 +84,26 @@ cluster-down: ## Delete the local control plane "glue-dev"
 	ci/cluster.sh down
 
 .PHONY: image
-image: ## Build the container image (needs a Docker engine)
-	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+image: ## Build the container image with Docker (the same file system as image-oci)
+	docker build --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) \
+		--build-arg SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) -t $(IMAGE) .
+
+.PHONY: image-oci
+image-oci: ## Build the controller image without Docker: .build/image/clearml-glue/oci and clearml-glue.tar (docker load)
+	@rm -rf $(IMAGE_DIR)/clearml-glue && mkdir -p $(IMAGE_DIR)/clearml-glue
+	cd ci/image && $(GO) build -o $(IMAGE_DIR)/image-builder .
+	bins=; for p in $(subst $(comma), ,$(PLATFORMS)); do \
+		os=$${p%%/*}; arch=$${p#*/}; arch=$${arch%%/*}; out=$(IMAGE_DIR)/clearml-glue/bin/$${p//\//-}/clearml-glue; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $$out ./cmd/clearml-glue; \
+		bins="$$bins -binary $$p=$$out"; \
+	done; \
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(IMAGE_DIR)/image-builder build -recipe clearml-glue $$bins \
+		-ca-certs $(CA_CERTS) -ref $(IMAGE) -version $(VERSION) -revision $(REVISION) \
+		-oci $(IMAGE_DIR)/clearml-glue/oci -docker-tar $(IMAGE_DIR)/clearml-glue.tar
+
+.PHONY: image-busybox
+image-busybox: ## Build the helm test image from Debian's busybox-static: .build/image/busybox/oci and busybox.tar
+	cd ci/image && $(GO) build -o $(IMAGE_DIR)/image-builder .
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(IMAGE_DIR)/image-builder build -recipe busybox \
+		-binary linux/$$($(GO) env GOARCH)=$(BUSYBOX) -ref $(BUSYBOX_IMAGE) \
+		-oci $(IMAGE_DIR)/busybox/oci -docker-tar $(IMAGE_DIR)/busybox.tar

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Lints charts/clearml-agent with the checks hosted chart-testing runs (ci/ct.yaml), using local
-# tools: helm lint --strict with every ci values file, yamllint, Chart.yaml checks, and a README
-# that helm-docs would leave unchanged. Usage: [HELM=/path/to/helm] ci/lint-chart.sh (default: the
+# tools: helm lint --strict with every ci values file, yamllint, ct's Chart.yaml schema,
+# maintainers and version bump (ci/chartmeta), Artifact Hub annotations and the CHANGELOG, and a
+# README that helm-docs would leave unchanged. Usage: [HELM=/path/to/helm] ci/lint-chart.sh (default: the
 # helm that ci/build-tools.sh builds).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -48,6 +49,12 @@ kv=$(field kubeVersion)
 # shellcheck disable=SC2016 # a literal $schema
 head -n1 "$chart/values.yaml" | grep -qxF '# yaml-language-server: $schema=values.schema.json' ||
   fail "values.yaml lacks the yaml-language-server schema header"
+
+echo "== Chart.yaml schema, maintainers, version bump, Artifact Hub annotations, CHANGELOG (ci/chartmeta)"
+# As ct lint: chart-testing's Chart.yaml schema (strict), maintainers, the version grown since the
+# target branch (CT_TARGET_BRANCH, default main; on main itself since the last v* tag); then the
+# Artifact Hub annotations against values.yaml and CHANGELOG.md.
+(cd "$root" && go run ./ci/chartmeta check -chart "${chart#"$root"/}") || fail "chart metadata (ci/chartmeta)"
 
 echo "== helm-docs"
 if [ ! -x "$helm_docs" ]; then
