@@ -15,6 +15,7 @@ import (
 
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
 
 	"github.com/clearml-glue/clearml-glue/internal/clearml/emulator"
 	"github.com/clearml-glue/clearml-glue/internal/config"
@@ -94,9 +95,18 @@ func runController(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := level.UnmarshalText([]byte(settings.LogLevel)); err != nil {
 		return fmt.Errorf("GLUE_LOG_LEVEL: %w", err)
 	}
-	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	logger := newLogger(stderr, level)
 	logger.Info("starting", "version", version, "namespace", settings.Namespace, "configmap", settings.ConfigMap)
 	return controller.Run(ctx, controller.Options{Settings: settings, RESTConfig: restConfig, Logger: logger, ServeHTTP: true})
+}
+
+// newLogger returns the controller's JSON logger on w and routes client-go's klog output
+// (reflector and leader election errors, for instance) into it, so that the log stream holds
+// JSON lines only. klog's verbosity levels become slog levels below Info (V(4) is Debug).
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	logger := slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+	klog.SetSlogLogger(logger)
+	return logger
 }
 
 func runEmulator(ctx context.Context, args []string, stderr io.Writer) error {

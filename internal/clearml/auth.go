@@ -12,7 +12,8 @@ import (
 )
 
 // TokenClaims is what the client reads from the session JWT, decoded without verifying it
-// (the client does not know the server secret), like the Python agent (clearml-api.md §1.4).
+// (the client does not know the server secret), like the Python agent
+// (docs/clearml-protocol.md, "Transport").
 type TokenClaims struct {
 	Identity Identity
 	IssuedAt time.Time

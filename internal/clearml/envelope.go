@@ -53,7 +53,7 @@ func IsInvalidProjectID(err error) bool { return IsSubcode(err, 400, 401) }
 // caller's company.
 func IsInvalidUserID(err error) bool { return IsSubcode(err, 400, 301) }
 
-// envelope is the shape of every ClearML response (clearml-api.md §1.2). Only the fields the
+// envelope is the shape of every ClearML response (docs/clearml-protocol.md, "Transport"). Only the fields the
 // client acts on are decoded; a missing result_code means the body is not an envelope.
 type envelope struct {
 	Meta *struct {

@@ -13,8 +13,12 @@ import (
 	"gotest.tools/v3/assert"
 )
 
-// allowed is the non-forced transition table of clearml-api.md §3, written out independently
-// of the emulator's copy.
+// movingToPending is the reason the Python glue stops a task with before its pending push; this
+// glue does not stop tasks, the launch sequence test replays that glue's calls.
+const movingToPending = "moving to k8s pending queue"
+
+// allowed is the server's non-forced transition table (docs/clearml-protocol.md, "Task
+// statuses"), written out independently of the emulator's copy.
 var allowed = map[string][]string{
 	"created":     {"queued", "in_progress"},
 	"queued":      {"created", "in_progress", "stopped"},
@@ -85,7 +89,8 @@ func TestStatusTransitions(t *testing.T) {
 	}
 }
 
-// TestStatusSideEffects covers the queue, enqueue_status and field effects of §3 and §5.
+// TestStatusSideEffects covers the queue, enqueue_status and field effects of the status calls
+// (docs/clearml-protocol.md, "Task statuses").
 func TestStatusSideEffects(t *testing.T) {
 	type env struct {
 		srv   *emulator.Server
@@ -194,7 +199,7 @@ func TestStatusSideEffects(t *testing.T) {
 		"dequeue of an in_progress task (cleanup)": func(t *testing.T, e env) {
 			assert.NilError(t, e.srv.SetTaskStatus(e.id, "in_progress"))
 			res, err := e.c.TasksDequeue(e.ctx, clearml.TasksDequeueRequest{Task: e.id, Force: true,
-				StatusReason: clearml.PodDeletedReason, StatusMessage: clearml.DeletedMessage("Pod", "glue")})
+				StatusReason: "Pod deleted (not pending or running)", StatusMessage: "Pod deleted by agent glue"})
 			assert.NilError(t, err)
 			assert.Equal(t, res.Updated, 1)
 			got := task(t, e.srv, e.id)
@@ -221,12 +226,12 @@ func TestStatusSideEffects(t *testing.T) {
 		},
 		"stop of a queued task dequeues it": func(t *testing.T, e env) {
 			assert.NilError(t, e.srv.Enqueue(e.id, "work"))
-			res, err := e.c.TasksStop(e.ctx, clearml.TaskStatusRequest{Task: e.id, Force: true, StatusReason: clearml.MovingToPendingReason})
+			res, err := e.c.TasksStop(e.ctx, clearml.TaskStatusRequest{Task: e.id, Force: true, StatusReason: movingToPending})
 			assert.NilError(t, err)
 			assert.Equal(t, res.Updated, 1)
 			got := task(t, e.srv, e.id)
 			assert.Equal(t, got.Status, "stopped")
-			assert.Equal(t, got.StatusReason, clearml.MovingToPendingReason)
+			assert.Equal(t, got.StatusReason, movingToPending)
 			assert.Equal(t, got.StatusMessage, "Stopped by Emulator User")
 			assert.DeepEqual(t, e.srv.QueueEntries("work"), []string{})
 		},
@@ -325,7 +330,8 @@ func TestStatusSideEffects(t *testing.T) {
 	}
 }
 
-// TestGlueLaunchSequence replays the OSS launch of §6.3/§6.4 and checks the state table.
+// TestGlueLaunchSequence replays the Python glue's launch (pop, stop, pending push, the pod
+// agent's dequeue) and checks the state table.
 func TestGlueLaunchSequence(t *testing.T) {
 	srv, _ := newEmulator(t)
 	c := newClient(t, srv)
@@ -353,7 +359,7 @@ func TestGlueLaunchSequence(t *testing.T) {
 	assert.Equal(t, next.Entry.Task, id)
 	assert.Equal(t, state(), [3]string{"queued", "", origin})
 
-	_, err = c.TasksStop(ctx, clearml.TaskStatusRequest{Task: id, Force: true, StatusReason: clearml.MovingToPendingReason})
+	_, err = c.TasksStop(ctx, clearml.TaskStatusRequest{Task: id, Force: true, StatusReason: movingToPending})
 	assert.NilError(t, err)
 	assert.Equal(t, state(), [3]string{"stopped", "", origin})
 

@@ -47,7 +47,7 @@ func (t Time) MarshalJSON() ([]byte, error) {
 	return json.Marshal(t.UTC().Format(wireTimeLayout))
 }
 
-// Task is a ClearML task with the fields the glue reads (clearml-api.md §2). A projection
+// Task is a ClearML task with the fields the glue reads (docs/clearml-protocol.md). A projection
 // (only_fields) leaves the other fields at their zero values.
 type Task struct {
 	ID               string                           `json:"id"`
@@ -96,7 +96,7 @@ type Container struct {
 }
 
 // EffectiveContainer is the container the task asks for: Container when it names an image,
-// otherwise the legacy execution.docker_cmd split into image and arguments (§5.20).
+// otherwise the legacy execution.docker_cmd split into image and arguments.
 func (t *Task) EffectiveContainer() Container {
 	if strings.TrimSpace(t.Container.Image) != "" || strings.TrimSpace(t.Execution.DockerCmd) == "" {
 		c := t.Container

@@ -359,7 +359,7 @@ func (s *Scheduler) launch(ctx context.Context, snap *Snapshot, queueID, taskID 
 	metrics.TasksLaunched.WithLabelValues(name).Inc()
 	metrics.LaunchSeconds.Observe(time.Since(pulledAt).Seconds())
 	s.event(obj, corev1.EventTypeNormal, "Launched", fmt.Sprintf("task %s from queue %s", taskID, name))
-	s.opts.Ops.Log(ctx, taskID, "info", fmt.Sprintf("task %s pulled from %s by worker %s; %s %s created",
+	s.opts.Ops.Log(ctx, taskID, "info", fmt.Sprintf(clearml.PulledLogFormat+"; %s %s created",
 		taskID, name, s.opts.Ops.WorkerID, kindOf(obj), obj.GetName()))
 	log.Info("launched", "object", obj.GetName())
 }
@@ -467,7 +467,6 @@ func (s *Scheduler) removeFinished(ctx context.Context, obj podtemplate.Object) 
 	}
 	return errEarlierRun
 }
-
 
 // transient says whether a Kubernetes error may pass by itself (connection refused, timeouts,
 // throttling, 5xx) rather than being a refusal of the object.

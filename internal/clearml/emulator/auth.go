@@ -13,7 +13,7 @@ import (
 // maxExpirationSec is the longest token auth.login issues on request (one year).
 const maxExpirationSec = 365 * 24 * 3600
 
-// tokenClaims are the claims of the open-source server's JWT (clearml-api.md §1.4).
+// tokenClaims are the claims of the open-source server's JWT (docs/clearml-protocol.md, "Transport").
 type tokenClaims struct {
 	Identity      identity `json:"identity"`
 	IAT           int64    `json:"iat"`

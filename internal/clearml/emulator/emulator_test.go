@@ -17,7 +17,8 @@ import (
 	"gotest.tools/v3/assert"
 )
 
-// rawAnswer is a decoded response, checked against the envelope rules of §1.2.
+// rawAnswer is a decoded response, checked against the envelope rules
+// (docs/clearml-protocol.md, "Transport").
 type rawAnswer struct {
 	status int
 	header http.Header

@@ -308,7 +308,8 @@ const (
 	statusUnknown    = "unknown"
 )
 
-// transitions is the server's non-forced status state machine (bll/task/utils.py).
+// transitions is the server's non-forced status state machine (docs/clearml-protocol.md,
+// "Task statuses").
 // Staying in the same status is always allowed.
 var transitions = map[string][]string{
 	statusCreated:    {statusQueued, statusInProgress},

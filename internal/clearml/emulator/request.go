@@ -51,7 +51,7 @@ func parseVersion(s string) (version, bool) {
 // maxVersion is the API version of the emulated server (clearml-server 2.3.0).
 var maxVersion = version{2, 34}
 
-// pathPattern is the server's endpoint path expression (service_repo.py).
+// pathPattern is the server's endpoint path expression (a version, then service.action).
 var pathPattern = regexp.MustCompile(`^/?(v(\d+\.?\d+)/)?([a-zA-Z_]\w+\.[a-zA-Z_]\w+)/?$`)
 
 // parsePath returns the endpoint name and requested version; no version means the max.

@@ -262,7 +262,7 @@ func (s *Server) serve(r *http.Request, c *call, bodyErr *apiError) (any, *apiEr
 	return ep.handle(s, c)
 }
 
-// envelope is the response shape of every call (clearml-api.md §1.2).
+// envelope is the response shape of every call (docs/clearml-protocol.md, "Transport").
 type envelope struct {
 	Meta meta `json:"meta"`
 	Data any  `json:"data"`

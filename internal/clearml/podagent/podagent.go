@@ -1,5 +1,6 @@
 // Package podagent plays the clearml-agent that runs inside a task pod
-// (`clearml-agent execute --full-monitoring --require-queue --id T`, clearml-api.md §6.3 step 9).
+// (`clearml-agent execute --full-monitoring --require-queue --id T`; docs/clearml-protocol.md,
+// "The pod agent's side").
 package podagent
 
 import (

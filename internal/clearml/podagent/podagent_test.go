@@ -56,7 +56,7 @@ func TestRunToCompletion(t *testing.T) {
 	}
 }
 
-// TestAbortedWhilePending: the user aborted the task before the pod started (§6.9), so the
+// TestAbortedWhilePending: the user aborted the task before the pod started, so the
 // pod agent must not run it.
 func TestAbortedWhilePending(t *testing.T) {
 	srv, c, id := setup(t)
