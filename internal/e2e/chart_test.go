@@ -258,11 +258,11 @@ func TestChartRBACGrantsControllerNeedsAndRefusesTheRest(t *testing.T) {
 		attrs   attrs
 		allowed bool
 	}{
-		"create jobs":                                       {attrs{Verb: "create", Group: "batch", Resource: "jobs"}, true},
-		"get jobs":                                          {attrs{Verb: "get", Group: "batch", Resource: "jobs"}, true},
-		"list jobs":                                         {attrs{Verb: "list", Group: "batch", Resource: "jobs"}, true},
-		"watch jobs":                                        {attrs{Verb: "watch", Group: "batch", Resource: "jobs"}, true},
-		"patch jobs":                                        {attrs{Verb: "patch", Group: "batch", Resource: "jobs"}, true},
+		"create jobs": {attrs{Verb: "create", Group: "batch", Resource: "jobs"}, true},
+		"get jobs":    {attrs{Verb: "get", Group: "batch", Resource: "jobs"}, true},
+		"list jobs":   {attrs{Verb: "list", Group: "batch", Resource: "jobs"}, true},
+		"watch jobs":  {attrs{Verb: "watch", Group: "batch", Resource: "jobs"}, true},
+		"refused: patch jobs (nothing patches them)": {attrs{Verb: "patch", Group: "batch", Resource: "jobs"}, false},
 		"delete jobs":                                       {attrs{Verb: "delete", Group: "batch", Resource: "jobs"}, true},
 		"get pods":                                          {attrs{Verb: "get", Resource: "pods"}, true},
 		"list pods":                                         {attrs{Verb: "list", Resource: "pods"}, true},

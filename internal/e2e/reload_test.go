@@ -39,7 +39,7 @@ agentk8sglue:
 
 	e.waitFor(15*time.Second, "an InvalidConfig Event", func() bool {
 		evs, err := e.cs.CoreV1().Events(e.ns).List(ctx, metav1.ListOptions{FieldSelector: "reason=InvalidConfig,involvedObject.name=" + name})
-		return err == nil && len(evs.Items) > 0 && strings.Contains(evs.Items[0].Message, "pollIntervalSeconds: must not be negative")
+		return err == nil && len(evs.Items) > 0 && strings.Contains(evs.Items[0].Message, "pollIntervalSeconds: Invalid value: -3")
 	}, func() string { return "no event" })
 	assert.Equal(t, testutil.ToFloat64(metrics.ConfigValid), 0.0)
 	assert.Assert(t, strings.Contains(e.logs.all(), "glue config refused"))
