@@ -189,6 +189,61 @@ agentk8sglue:
 	t.Logf("whole test %s", time.Since(start).Round(time.Millisecond))
 }
 
+// A task no node can take and a queue at its maxPods: ClearMLGlueTaskPendingTooLong fires with
+// the reason Unschedulable and ClearMLGlueQueueBacklogNoCapacity with the limit queue_max_pods,
+// in a real Prometheus (thresholds shortened through the chart's values).
+func TestMonitoringPendingAndBacklogAlertsInPrometheus(t *testing.T) {
+	for _, m := range []string{"clearml_glue_pending_tasks", "clearml_glue_oldest_pending_task_age_seconds", "clearml_glue_queue_depth", "clearml_glue_queue_at_limit"} {
+		if slices.Contains(awaitingWiring, m) {
+			t.Skipf("%s awaits its wiring in the scheduler or monitor (awaitingWiring)", m)
+		}
+	}
+	e := newEnv(t, `
+agentk8sglue:
+  queues:
+    huge:
+      templateOverrides:
+        resources:
+          requests: {cpu: "100000"}
+      queueSettings: {maxPods: 1}
+`)
+	addr := e.serveMetrics()
+	e.startGlue("glue-0")
+	job := objectName(e.manifestObject("Service"))
+	prom := e.startPrometheus(addr, job, e.rules(`
+agentk8sglue:
+  metrics:
+    prometheusRule:
+      pendingTaskSeconds: 3
+      alertFor: {ClearMLGlueTaskPendingTooLong: 1s, ClearMLGlueQueueBacklogNoCapacity: 2s}
+`))
+	first := e.task("huge", "too-big", emulator.TaskSpec{})
+	e.waitJob(first, 30*time.Second)
+	e.task("huge", "waits", emulator.TaskSpec{})
+
+	firing := func(name string) map[string]any {
+		if a := prom.alert(name); a != nil && a["state"] == "firing" {
+			labels, _ := a["labels"].(map[string]any)
+			return labels
+		}
+		return nil
+	}
+	var pending, backlog map[string]any
+	e.waitFor(60*time.Second, "the pending and backlog alerts firing", func() bool {
+		pending, backlog = firing("ClearMLGlueTaskPendingTooLong"), firing("ClearMLGlueQueueBacklogNoCapacity")
+		return pending != nil && backlog != nil
+	}, func() string {
+		return fmt.Sprintf("pending %v, backlog %v", prom.alert("ClearMLGlueTaskPendingTooLong"), prom.alert("ClearMLGlueQueueBacklogNoCapacity"))
+	})
+	assert.Equal(t, pending["queue"], "huge")
+	assert.Equal(t, pending["reason"], metrics.ReasonUnschedulable)
+	assert.Equal(t, backlog["queue"], "huge")
+	assert.Equal(t, backlog["limit"], metrics.LimitQueueMaxPods)
+	sel := fmt.Sprintf(`job=%q,namespace=%q,queue="huge"`, job, e.ns)
+	assert.Equal(t, prom.value(`clearml_glue_queue_depth{`+sel+`}`), "1")
+	assert.Equal(t, prom.value(`clearml_glue_pending_tasks{`+sel+`,reason="Unschedulable"}`), "1")
+}
+
 // serveMetrics serves the controller's /metrics on a free loopback port, as the Deployment's
 // metrics port does (the in-process glue shares the process' registry).
 func (e *env) serveMetrics() string {
