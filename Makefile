@@ -7,8 +7,9 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 TOOLS_BIN := $(CURDIR)/.build/tools/current/bin
 HELM := $(TOOLS_BIN)/helm
 IMAGE ?= clearml-glue/clearml-glue:$(VERSION)
-# Tests find the control plane binaries here.
+# Tests find the control plane binaries here, and the real node's (ci/build-node.sh) there.
 export GLUE_TOOLS_BIN := $(TOOLS_BIN)
+export GLUE_NODE_BIN := $(CURDIR)/.build/tools/node/bin
 # Images built without a container engine (ci/image): OCI layouts and docker-load tarballs.
 IMAGE_DIR := $(CURDIR)/.build/image
 comma := ,
@@ -18,6 +19,7 @@ REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
 CA_CERTS ?= /etc/ssl/certs/ca-certificates.crt
 BUSYBOX ?= /bin/busybox
 BUSYBOX_IMAGE ?= glue-local/busybox:static
+EMULATOR_IMAGE ?= glue-local/clearml-emulator:ci
 
 .DEFAULT_GOAL := help
 
@@ -29,15 +31,23 @@ help: ## List the targets
 tools: ## Build the local control plane and helm from the Go module proxy (cached by version)
 	@ci/build-tools.sh >/dev/null
 
+.PHONY: node-tools
+node-tools: ## Build the real node (kubelet, kube-proxy, containerd, CNI, CoreDNS) from the Go module proxy (cached)
+	@ci/build-node.sh >/dev/null
+
 .PHONY: build
 build: ## Build bin/clearml-glue
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/clearml-glue ./cmd/clearml-glue
 
 .PHONY: test
-test: tools ## Run unit, chart, image and end-to-end tests (starts local control planes)
+test: tools node-tools ## Run unit, chart, image and end-to-end tests (local control planes; a real node as root)
 	$(GO) test -count=1 -timeout 40m ./...
 	$(GO) test -count=1 -race -timeout 20m ./internal/clearml/...
 	cd ci/image && $(GO) test -count=1 ./...
+
+.PHONY: test-real
+test-real: tools node-tools ## The chart on a real node (containerd, runc, kubelet; root): fails if the node cannot run
+	GLUE_REAL_NODE=required $(GO) test -count=1 -v -timeout 30m ./internal/realnode/
 
 .PHONY: lint
 lint: tools ## go vet, gofmt, the chart as ct lint checks it, helm-docs, dashboard, alert rules, actionlint
@@ -70,10 +80,10 @@ bench: tools ## Run the benchmarks (see docs/benchmarks.md); the last line is `B
 
 .PHONY: demo
 demo: tools ## Bring up the local control plane with simulated nodes and show it
-	@echo "demo: building .build/clearml-glue (the ClearML emulator) and .build/glue-demo"
-	@$(GO) build -o .build/clearml-glue ./cmd/clearml-glue
+	@echo "demo: building .build/clearml-emulator (the ClearML emulator) and .build/glue-demo"
+	@$(GO) build -o .build/clearml-emulator ./cmd/clearml-emulator
 	@$(GO) build -o .build/glue-demo ./cmd/glue-demo
-	@.build/glue-demo -emulator-bin .build/clearml-glue $(if $(filter-out 0,$(KEEP)),-keep)
+	@.build/glue-demo -emulator-bin .build/clearml-emulator $(if $(filter-out 0,$(KEEP)),-keep)
 
 .PHONY: cluster-up
 cluster-up: tools ## Start the local control plane "glue-dev" and print its KUBECONFIG
@@ -100,6 +110,16 @@ image-oci: ## Build the controller image without Docker: .build/image/clearml-gl
 	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(IMAGE_DIR)/image-builder build -recipe clearml-glue $$bins \
 		-ca-certs $(CA_CERTS) -ref $(IMAGE) -version $(VERSION) -revision $(REVISION) \
 		-oci $(IMAGE_DIR)/clearml-glue/oci -docker-tar $(IMAGE_DIR)/clearml-glue.tar
+
+.PHONY: image-emulator
+image-emulator: ## Build the ClearML emulator image chart-testing runs (a test fixture, never shipped): .build/image/clearml-emulator.tar
+	@rm -rf $(IMAGE_DIR)/clearml-emulator && mkdir -p $(IMAGE_DIR)/clearml-emulator
+	cd ci/image && $(GO) build -o $(IMAGE_DIR)/image-builder .
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(IMAGE_DIR)/clearml-emulator/clearml-emulator ./cmd/clearml-emulator
+	@# The controller's recipe with cmd/clearml-emulator as its program (its entrypoint).
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(IMAGE_DIR)/image-builder build -recipe clearml-glue \
+		-binary linux/$$($(GO) env GOARCH)=$(IMAGE_DIR)/clearml-emulator/clearml-emulator -ca-certs $(CA_CERTS) \
+		-ref $(EMULATOR_IMAGE) -oci $(IMAGE_DIR)/clearml-emulator/oci -docker-tar $(IMAGE_DIR)/clearml-emulator.tar
 
 .PHONY: image-busybox
 image-busybox: ## Build the helm test image from Debian's busybox-static: .build/image/busybox/oci and busybox.tar

@@ -10,8 +10,9 @@
 #   docker-loaded and loaded into kind under every reference the values files resolve to
 #   (clearml-glue/clearml-glue:<appVersion>, and with global.imageRegistry registry.example.com/...);
 #   the helm test image (busybox) likewise; nothing is pulled from registry.example.com;
-# - the ClearML emulator (the same image, `clearml-glue emulator`) behind Service clearml-emulator,
-#   accepting the ci values' fake credentials;
+# - the ClearML emulator (cmd/clearml-emulator, image built by make image-emulator; the product
+#   binary does not hold it) behind Service clearml-emulator, accepting the ci values' fake
+#   credentials;
 # - what the fixtures name but do not create: existing-secrets' Secrets and ServiceAccount,
 #   open-source-compatibility's node label fleet=agent-nodes, ConfigMap corporate-ca and Secret
 #   git-password; monitoring's ServiceMonitor and PrometheusRule CRDs.
@@ -30,10 +31,15 @@ image=clearml-glue/clearml-glue:$app_version
 key=CI-ACCESS-KEY
 secret=CI-SECRET-KEY
 emulator_url=http://clearml-emulator.$ns.svc:8008
+emulator_image=glue-local/clearml-emulator:ci
 
 echo "== controller image $image (make image-oci)"
 make image-oci IMAGE="$image" >/dev/null
 docker load -i .build/image/clearml-glue.tar
+
+echo "== ClearML emulator image $emulator_image (make image-emulator)"
+make image-emulator EMULATOR_IMAGE="$emulator_image" >/dev/null
+docker load -i .build/image/clearml-emulator.tar
 
 echo "== images the ci values files run"
 set_args=(--set "agentk8sglue.apiServerUrlReference=$emulator_url" --set "clearml.agentk8sglueKey=$key"
@@ -60,7 +66,7 @@ for ref in "${refs[@]}"; do
   *) echo "not loaded (task image, never pulled by ct install): $ref" ;;
   esac
 done
-kind load docker-image --name "$cluster" "${load[@]}"
+kind load docker-image --name "$cluster" "${load[@]}" "$emulator_image"
 
 echo "== fixtures in namespace $ns"
 kubectl create namespace "$ns" --dry-run=client -o yaml | kubectl apply -f -
@@ -81,9 +87,9 @@ spec:
     spec:
       containers:
         - name: emulator
-          image: $image
+          image: $emulator_image
           imagePullPolicy: Never
-          args: [emulator, -listen, "0.0.0.0:8008", -access-key, $key, -secret-key, $secret]
+          args: [-listen, "0.0.0.0:8008", -access-key, $key, -secret-key, $secret]
           ports: [{containerPort: 8008}]
           readinessProbe:
             tcpSocket: {port: 8008}

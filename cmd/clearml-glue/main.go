@@ -1,5 +1,6 @@
 // Command clearml-glue runs ClearML tasks as Kubernetes Jobs. Subcommands: run (default, the
-// controller), render, emulator, version.
+// controller), render, version. The ClearML emulator of the tests and the demo is a separate
+// command, cmd/clearml-emulator, so this binary does not link it.
 package main
 
 import (
@@ -17,7 +18,6 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
-	"github.com/clearml-glue/clearml-glue/internal/clearml/emulator"
 	"github.com/clearml-glue/clearml-glue/internal/config"
 	"github.com/clearml-glue/clearml-glue/internal/controller"
 	"github.com/clearml-glue/clearml-glue/internal/preview"
@@ -34,7 +34,6 @@ commands:
              GLUE_NAMESPACE, GLUE_CONFIGMAP, ...; see docs/configuration.md)
   render     print the Job or Pod the controller would create for a task, without a cluster:
              render --values FILE [--values FILE ...] [--set k=v] --queue NAME --task TASK.json
-  emulator   run the in-repo ClearML server emulator (tests and the demo)
   version    print the version
 `
 
@@ -57,8 +56,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runController(ctx, args, stderr)
 	case "render":
 		return preview.Run(ctx, args, stdout, stderr)
-	case "emulator":
-		return runEmulator(ctx, args, stderr)
 	case "version":
 		_, err := fmt.Fprintln(stdout, version)
 		return err
@@ -107,17 +104,4 @@ func newLogger(w io.Writer, level slog.Level) *slog.Logger {
 	logger := slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
 	klog.SetSlogLogger(logger)
 	return logger
-}
-
-func runEmulator(ctx context.Context, args []string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("emulator", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	listen := fs.String("listen", "127.0.0.1:8008", "listen address")
-	key := fs.String("access-key", emulator.DefaultAccessKey, "the access key the emulator accepts")
-	secret := fs.String("secret-key", emulator.DefaultSecretKey, "the secret key the emulator accepts")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	fmt.Fprintf(stderr, "ClearML emulator listening on http://%s\n", *listen)
-	return emulator.New(emulator.Options{AccessKey: *key, SecretKey: *secret}).ListenAndServe(ctx, *listen)
 }

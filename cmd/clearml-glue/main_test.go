@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -75,5 +77,21 @@ current-context: c
 		var obj map[string]any
 		assert.NilError(t, json.Unmarshal([]byte(line), &obj), "not a JSON line: %q", line)
 		assert.Assert(t, obj["level"] != nil && obj["msg"] != nil, "JSON line without level or msg: %q", line)
+	}
+}
+
+// TestProductBinaryLinksNoTestCode: the shipped binary holds neither the ClearML emulator, nor the
+// pod agent simulator, nor the testing package (cmd/clearml-emulator serves the emulator).
+func TestProductBinaryLinksNoTestCode(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	assert.NilError(t, err, "go list -deps")
+	deps := strings.Fields(string(out))
+	assert.Assert(t, slices.Contains(deps, "github.com/clearml-glue/clearml-glue/internal/controller"), "unexpected go list output: %v", deps)
+	for _, banned := range []string{
+		"github.com/clearml-glue/clearml-glue/internal/clearml/emulator",
+		"github.com/clearml-glue/clearml-glue/internal/clearml/podagent",
+		"testing",
+	} {
+		assert.Assert(t, !slices.Contains(deps, banned), "clearml-glue links %s", banned)
 	}
 }

@@ -55,7 +55,7 @@ func run(ctx context.Context, args []string) error {
 	fs.IntVar(&o.CPUNodes, "cpu-nodes", 3, "simulated CPU nodes")
 	fs.IntVar(&o.GPUNodes, "gpu-nodes", 2, "simulated GPU nodes (8 nvidia.com/gpu each)")
 	fs.StringVar(&o.ValuesFile, "values", "", "chart values (default ci/demo-values.yaml)")
-	fs.StringVar(&o.EmulatorBin, "emulator-bin", "", "clearml-glue binary that runs the emulator (default: go build it)")
+	fs.StringVar(&o.EmulatorBin, "emulator-bin", "", "clearml-emulator binary, the ClearML server (default: go build ./cmd/clearml-emulator)")
 	fs.StringVar(&o.EmulatorAddr, "emulator-addr", "127.0.0.1:8008", "emulator listen address (a free port when taken)")
 	fs.DurationVar(&o.Timeout, "timeout", 0, "how long to wait for the tasks (default 5m)")
 	fs.BoolVar(&o.Keep, "keep", os.Getenv("KEEP") != "" && os.Getenv("KEEP") != "0", "keep everything running until Ctrl-C (also KEEP=1)")

@@ -50,7 +50,7 @@ type Options struct {
 	CPUNodes, GPUNodes int
 	// ValuesFile is the chart values file [<repo>/ci/demo-values.yaml].
 	ValuesFile string
-	// EmulatorBin is the clearml-glue binary whose `emulator` subcommand plays the ClearML
+	// EmulatorBin is the clearml-emulator binary (cmd/clearml-emulator) that plays the ClearML
 	// server; empty builds it into LogDir.
 	EmulatorBin string
 	// EmulatorAddr is where the emulator listens, a free port when taken [127.0.0.1:8008].
@@ -155,9 +155,9 @@ func Run(ctx context.Context, o Options) (err error) {
 
 	// 1. The ClearML server: the emulator as its own process.
 	if o.EmulatorBin == "" {
-		o.EmulatorBin = filepath.Join(o.LogDir, "clearml-glue")
-		step("go build -o %s ./cmd/clearml-glue", rel(root, o.EmulatorBin))
-		if err := buildGlue(ctx, root, o.EmulatorBin); err != nil {
+		o.EmulatorBin = filepath.Join(o.LogDir, "clearml-emulator")
+		step("go build -o %s ./cmd/clearml-emulator", rel(root, o.EmulatorBin))
+		if err := buildEmulator(ctx, root, o.EmulatorBin); err != nil {
 			return err
 		}
 	}
@@ -167,7 +167,7 @@ func Run(ctx context.Context, o Options) (err error) {
 		return err
 	}
 	teardown = append(teardown, emu.stop)
-	step("ClearML emulator: %s (`%s emulator`, pid %d, log %s)", emu.url, rel(root, o.EmulatorBin), emu.cmd.Process.Pid, rel(root, emuLog))
+	step("ClearML emulator: %s (`%s`, pid %d, log %s)", emu.url, rel(root, o.EmulatorBin), emu.cmd.Process.Pid, rel(root, emuLog))
 	setValue(values, emu.url, "agentk8sglue", "apiServerUrlReference")
 	user, err := clearml.New(clearml.Config{APIHost: emu.url, AccessKey: accessKey, SecretKey: secretKey, WorkerHeader: "demo-user",
 		MaxRetryElapsed: 20 * time.Second})

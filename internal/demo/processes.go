@@ -74,17 +74,17 @@ func ensureTools(ctx context.Context, root, binDir string, step func(string, ...
 	return nil
 }
 
-// buildGlue builds the clearml-glue binary (its `emulator` subcommand is the ClearML server).
-func buildGlue(ctx context.Context, root, out string) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/clearml-glue")
+// buildEmulator builds the clearml-emulator binary, the demo's ClearML server.
+func buildEmulator(ctx context.Context, root, out string) error {
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/clearml-emulator")
 	cmd.Dir = root
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/clearml-glue: %w\n%s", err, b)
+		return fmt.Errorf("go build ./cmd/clearml-emulator: %w\n%s", err, b)
 	}
 	return nil
 }
 
-// emulatorProcess is `clearml-glue emulator` running as a child process.
+// emulatorProcess is clearml-emulator running as a child process.
 type emulatorProcess struct {
 	cmd    *exec.Cmd
 	url    string
@@ -109,12 +109,12 @@ func startEmulator(bin, addr, accessKey, secretKey, logFile string) (*emulatorPr
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "emulator", "--listen", addr, "--access-key", accessKey, "--secret-key", secretKey)
+	cmd := exec.Command(bin, "--listen", addr, "--access-key", accessKey, "--secret-key", secretKey)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
 		_ = log.Close()
-		return nil, fmt.Errorf("start %s emulator: %w", bin, err)
+		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
 	e := &emulatorProcess{cmd: cmd, url: "http://" + addr, exited: make(chan struct{})}
 	go func() {
