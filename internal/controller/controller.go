@@ -29,8 +29,27 @@ import (
 	"github.com/clearml-glue/clearml-glue/internal/taskops"
 )
 
-// statusReportEvery is the worker heartbeat period (the server forgets a worker after 600 s).
-const statusReportEvery = 30 * time.Second
+// Worker registration and heartbeat timing.
+const (
+	// workerTimeoutSeconds is how long the server keeps the glue's worker without a register or
+	// status report (workers.register timeout, the server's default): long enough to outlive
+	// a restart of the glue, so the UI does not show the queues unserved meanwhile.
+	workerTimeoutSeconds = 600
+	// statusReportEvery is the worker heartbeat period: many reports per workerTimeoutSeconds, so
+	// a few lost ones never expire the worker.
+	statusReportEvery = 30 * time.Second
+	// unregisterTimeout bounds workers.unregister when serving ends: a best-effort call (the
+	// worker expires anyway) that must not hold up a shutdown or a handover of the Lease.
+	unregisterTimeout = 5 * time.Second
+)
+
+// Retries of what the leader needs before it serves (the pending queue): from leadRetryInitial,
+// doubling up to leadRetryMax, for as long as it leads. The cap keeps a recovered ClearML server
+// noticed within half a minute without hammering one that is down.
+const (
+	leadRetryInitial = time.Second
+	leadRetryMax     = 30 * time.Second
+)
 
 // Options are what Run needs beyond the settings; tests set them to run a glue in-process.
 type Options struct {
@@ -220,11 +239,11 @@ func (g *glue) lead(ctx context.Context) error {
 		g.log.Warn("serving the queues found; the others are looked up again every cycle", "err", err)
 	}
 	worker := snap.File.WorkerID
-	if err := g.client.WorkersRegister(ctx, clearml.WorkersRegisterRequest{Worker: worker, Queues: queueIDs, Timeout: 600}); err != nil {
+	if err := g.client.WorkersRegister(ctx, clearml.WorkersRegisterRequest{Worker: worker, Queues: queueIDs, Timeout: workerTimeoutSeconds}); err != nil {
 		g.log.Warn("workers.register failed", "err", err)
 	}
 	defer func() {
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), unregisterTimeout)
 		defer cancel()
 		_ = g.client.WorkersUnregister(uctx, worker)
 	}()
@@ -257,7 +276,7 @@ func retryUntil(ctx context.Context, log *slog.Logger, what string, f func() err
 		}
 		return struct{}{}, err
 	}, backoff.WithMaxElapsedTime(0), backoff.WithBackOff(&backoff.ExponentialBackOff{
-		InitialInterval: time.Second, RandomizationFactor: 0.3, Multiplier: 2, MaxInterval: 30 * time.Second,
+		InitialInterval: leadRetryInitial, RandomizationFactor: 0.3, Multiplier: 2, MaxInterval: leadRetryMax,
 	}))
 	return err
 }
