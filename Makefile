@@ -71,7 +71,7 @@ test-rules: tools ## promtool check and unit-test the chart's alerts (Prometheus
 bench: tools ## Run the benchmarks (see docs/benchmarks.md); the last line is `BENCH {json}`
 	@mkdir -p .build/bench
 	@test -x .build/tools/benchstat/benchstat || GOBIN=$(CURDIR)/.build/tools/benchstat $(GO) install golang.org/x/perf/cmd/benchstat@latest
-	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./internal/podtemplate ./internal/clearml | tee .build/bench/micro.txt
+	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./internal/podtemplate ./internal/clearml ./internal/monitor | tee .build/bench/micro.txt
 	.build/tools/benchstat/benchstat .build/bench/micro.txt
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./internal/benchmarks | tee .build/bench/cluster.txt
 	@BENCH_RESULTS=$(CURDIR)/.build/bench/micro.txt,$(CURDIR)/.build/bench/cluster.txt BENCH_JSON=$(CURDIR)/.build/bench/bench.json \

@@ -353,3 +353,42 @@ agentk8sglue:
 		assert.Assert(t, s == clearml.StatusQueued || s == clearml.StatusInProgress, "launched task %s is %s", id, s)
 	}
 }
+
+// A ClearML outage at the moment a replica becomes leader: the leader waits it out while it
+// leads (no Lease held without serving, no process exit loop), the follower stays a follower,
+// and when ClearML answers again every task runs exactly once.
+func TestClearMLOutageWhenBecomingLeaderLosesNothing(t *testing.T) {
+	e := newEnv(t, `
+agentk8sglue:
+  replicaCount: 2
+  leaderElection: {enabled: true}
+  queues:
+    work:
+      templateOverrides:
+        annotations: {e2e.glue/run-ms: "200ms"}
+`)
+	jobs := e.recordJobs()
+	var ids []string
+	for i := range 4 {
+		ids = append(ids, e.task("work", fmt.Sprintf("t-%d", i), emulator.TaskSpec{}))
+	}
+	// The new leader's first ClearML calls (resolving the pending queue) fail.
+	e.emu.InjectFault(emulator.Fault{Endpoint: "queues.get_all", Count: 4, Status: 500})
+	e.startGlue("glue-a")
+	time.Sleep(2 * time.Second)
+	e.startGlue("glue-b")
+	for _, id := range ids {
+		e.waitStatus(id, clearml.StatusCompleted, 90*time.Second)
+	}
+	launchers := e.launchers()
+	assert.Equal(t, len(launchers), 1, "both replicas launched: %v", launchers)
+	_, uids, _, _ := jobs.snapshot()
+	for _, id := range ids {
+		assert.Equal(t, len(uids[id]), 1, "task %s got %d Jobs", id, len(uids[id]))
+	}
+	select {
+	case err := <-e.glueErrs:
+		t.Fatalf("a replica stopped: %v", err)
+	default:
+	}
+}

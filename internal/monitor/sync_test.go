@@ -12,6 +12,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/tools/record"
 
@@ -23,7 +24,7 @@ import (
 )
 
 type syncRig struct {
-	t   *testing.T
+	t   testing.TB
 	emu *emulator.Server
 	cs  *fake.Clientset
 	mon *Monitor
@@ -32,7 +33,12 @@ type syncRig struct {
 
 func newSyncRig(t *testing.T) *syncRig {
 	t.Helper()
-	emu := emulator.NewTestServer(t, emulator.Options{})
+	return newSyncRigWith(t, emulator.NewTestServer(t, emulator.Options{}))
+}
+
+// newSyncRigWith starts the monitor on a fake cluster that holds objs already.
+func newSyncRigWith(t testing.TB, emu *emulator.Server, objs ...runtime.Object) *syncRig {
+	t.Helper()
 	client, err := clearml.New(clearml.Config{APIHost: emu.URL(), AccessKey: emulator.DefaultAccessKey, SecretKey: emulator.DefaultSecretKey,
 		RetryInitialInterval: time.Millisecond, RetryMaxInterval: 10 * time.Millisecond, MaxRetryElapsed: 200 * time.Millisecond})
 	assert.NilError(t, err)
@@ -40,7 +46,7 @@ func newSyncRig(t *testing.T) *syncRig {
 	f.Namespace, f.AgentName, f.Queue = "ml", "glue", "work"
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ops := taskops.New(client, "glue", f.PendingQueue, log)
-	cs := fake.NewClientset()
+	cs := fake.NewClientset(objs...)
 	mon := New(Options{Clientset: cs, Namespace: "ml", AgentName: "glue", Ops: ops, Config: func() *config.File { return &f },
 		Recorder: record.NewFakeRecorder(100), Logger: log})
 	ctx, cancel := context.WithCancel(context.Background())
