@@ -20,6 +20,7 @@ import (
 
 	"github.com/clearml-glue/clearml-glue/internal/config"
 	"github.com/clearml-glue/clearml-glue/internal/controller"
+	"github.com/clearml-glue/clearml-glue/internal/metrics"
 	"github.com/clearml-glue/clearml-glue/internal/preview"
 )
 
@@ -93,6 +94,7 @@ func runController(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("GLUE_LOG_LEVEL: %w", err)
 	}
 	logger := newLogger(stderr, level)
+	metrics.SetBuildInfo(version)
 	logger.Info("starting", "version", version, "namespace", settings.Namespace, "configmap", settings.ConfigMap)
 	return controller.Run(ctx, controller.Options{Settings: settings, RESTConfig: restConfig, Logger: logger, ServeHTTP: true})
 }

@@ -134,7 +134,7 @@ func httpClient(verify bool) *http.Client {
 	if !verify {
 		t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the user turned verification off (clearmlcheckCertificate: false)
 	}
-	return &http.Client{Transport: t, Timeout: clearml.DefaultHTTPTimeout}
+	return &http.Client{Transport: metrics.ClearMLTransport(t), Timeout: clearml.DefaultHTTPTimeout}
 }
 
 type glue struct {
