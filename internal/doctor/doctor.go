@@ -1,0 +1,350 @@
+package doctor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/clearml-glue/clearml-glue/internal/clearml"
+	"github.com/clearml-glue/clearml-glue/internal/config"
+	"github.com/clearml-glue/clearml-glue/internal/podtemplate"
+	"github.com/clearml-glue/clearml-glue/internal/taskops"
+)
+
+// Finding is the result of one check.
+type Finding struct {
+	Check string
+	OK    bool
+	// Detail says what was found; Fix, for a failed check, the values key to change.
+	Detail, Fix string
+}
+
+// Inputs are what the checks look at.
+type Inputs struct {
+	Settings config.Settings
+	// File and Builder are the glue config in force (nil: not loaded, the config checks are left
+	// out).
+	File    *config.File
+	Builder *podtemplate.Builder
+	// Clientset acts as the controller (its ServiceAccount).
+	Clientset kubernetes.Interface
+	// DialTimeout bounds each network check (default 5 s).
+	DialTimeout time.Duration
+}
+
+const defaultDialTimeout = 5 * time.Second
+
+// Values keys named by the findings.
+const (
+	keyAPIURL      = "agentk8sglue.apiServerUrlReference"
+	keyCredentials = "clearml.agentk8sglueKey / clearml.agentk8sglueSecret (or clearml.existingAgentk8sglueSecret)"
+	keyQueues      = "agentk8sglue.queues (or agentk8sglue.queue)"
+	keyCreate      = "agentk8sglue.createQueues"
+	keyRBAC        = "the chart's Role (do not remove its rules; agentk8sglue.serviceExistingAccountName names a ServiceAccount that needs them)"
+)
+
+// Run runs every check and returns the findings in order. Checks that need an earlier one to
+// pass (a login needs a reachable API) are left out when it failed.
+func Run(ctx context.Context, in Inputs) []Finding {
+	if in.DialTimeout == 0 {
+		in.DialTimeout = defaultDialTimeout
+	}
+	var out []Finding
+	reach := reachable(ctx, in.Settings.APIHost, in.DialTimeout)
+	out = append(out, reach)
+	var client *clearml.Client
+	if reach.OK {
+		var login Finding
+		client, login = loginCheck(ctx, in)
+		out = append(out, login)
+		if login.OK {
+			out = append(out, server(client))
+		} else {
+			client = nil
+		}
+	}
+	if client != nil && in.File != nil {
+		out = append(out, queues(ctx, client, in.File)...)
+	}
+	if in.Clientset != nil && in.File != nil {
+		out = append(out, permissions(ctx, in.Clientset, in.File, in.Settings)...)
+		out = append(out, secrets(ctx, in.Clientset, in.File)...)
+	}
+	if in.Builder != nil && in.File != nil {
+		out = append(out, templates(in.File, in.Builder)...)
+	}
+	return out
+}
+
+// Failed returns the findings that did not pass.
+func Failed(findings []Finding) []Finding {
+	var bad []Finding
+	for _, f := range findings {
+		if !f.OK {
+			bad = append(bad, f)
+		}
+	}
+	return bad
+}
+
+// Table formats findings for a terminal or a log: one line each, a failed one with its fix.
+func Table(findings []Finding) string {
+	var b strings.Builder
+	w := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	_, _ = fmt.Fprintln(w, "CHECK\tRESULT\tDETAIL")
+	for _, f := range findings {
+		result := "ok"
+		detail := f.Detail
+		if !f.OK {
+			result = "FAIL"
+			if f.Fix != "" {
+				detail += "; fix: " + f.Fix
+			}
+		}
+		_, _ = fmt.Fprintf(w, "%s\t%s\t%s\n", f.Check, result, detail)
+	}
+	_ = w.Flush()
+	return b.String()
+}
+
+// reachable checks the API URL step by step, so the finding says which step failed: the URL,
+// the name, the port, then an HTTP answer (TLS included) from debug.ping.
+func reachable(ctx context.Context, apiHost string, timeout time.Duration) Finding {
+	f := Finding{Check: "ClearML API reachable", Fix: keyAPIURL}
+	u, err := url.Parse(apiHost)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		f.Detail = fmt.Sprintf("%q is not an http(s) URL", apiHost)
+		return f
+	}
+	host, port := u.Hostname(), u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if net.ParseIP(host) == nil {
+		if _, err := net.DefaultResolver.LookupHost(dctx, host); err != nil {
+			f.Detail = fmt.Sprintf("%s: the name %s does not resolve: %v", apiHost, host, err)
+			return f
+		}
+	}
+	conn, err := (&net.Dialer{}).DialContext(dctx, "tcp", net.JoinHostPort(host, port))
+	if err != nil {
+		f.Detail = fmt.Sprintf("%s: nothing answers on %s port %s: %v", apiHost, host, port, err)
+		return f
+	}
+	_ = conn.Close()
+	c, err := clearml.New(clearml.Config{APIHost: apiHost, AccessKey: "-", SecretKey: "-", MaxRetryElapsed: -1})
+	if err != nil {
+		f.Detail = err.Error()
+		return f
+	}
+	if err := c.DebugPing(dctx); err != nil {
+		f.Detail = fmt.Sprintf("%s answers, but not as a ClearML API server (debug.ping: %v)", apiHost, err)
+		return f
+	}
+	f.OK, f.Detail, f.Fix = true, apiHost+" answers debug.ping", ""
+	return f
+}
+
+func loginCheck(ctx context.Context, in Inputs) (*clearml.Client, Finding) {
+	f := Finding{Check: "ClearML credentials"}
+	c, err := clearml.New(clearml.Config{APIHost: in.Settings.APIHost, AccessKey: in.Settings.AccessKey,
+		SecretKey: in.Settings.SecretKey, MaxRetryElapsed: -1})
+	if err != nil {
+		f.Detail, f.Fix = err.Error(), keyCredentials
+		return nil, f
+	}
+	if err := c.Login(ctx); err != nil {
+		var apiErr *clearml.APIError
+		if errors.As(err, &apiErr) && apiErr.HTTPStatus == 401 {
+			f.Detail = "the server refused the access key and secret (" + apiErr.Msg + ")"
+		} else {
+			f.Detail = "login failed: " + err.Error()
+		}
+		f.Fix = keyCredentials
+		return nil, f
+	}
+	f.OK, f.Detail = true, "login ok"
+	return c, f
+}
+
+func server(c *clearml.Client) Finding {
+	claims, _ := c.Claims()
+	return Finding{Check: "ClearML server", OK: true,
+		Detail: fmt.Sprintf("server %s, API %s, feature set %s", orUnknown(claims.ServerVersion), orUnknown(claims.APIVersion), orUnknown(claims.FeatureSet))}
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
+
+// queues checks every served queue and the pending queue.
+func queues(ctx context.Context, c *clearml.Client, f *config.File) []Finding {
+	var out []Finding
+	for _, name := range f.QueueNames() {
+		fd := Finding{Check: "queue " + name}
+		_, err := taskops.ResolveQueue(ctx, c, name, false, nil)
+		switch {
+		case err == nil:
+			fd.OK, fd.Detail = true, "exists"
+		case errors.Is(err, taskops.ErrQueueNotFound) && f.ShouldCreateQueues():
+			fd.OK, fd.Detail = true, "missing; the glue creates it (createQueues)"
+		case errors.Is(err, taskops.ErrQueueNotFound):
+			fd.Detail, fd.Fix = "no such queue on the ClearML server", "create it in ClearML, or set "+keyCreate+": true, or remove it from "+keyQueues
+		default:
+			fd.Detail, fd.Fix = "lookup failed: "+err.Error(), keyAPIURL
+		}
+		out = append(out, fd)
+	}
+	fd := Finding{Check: "pending queue " + f.PendingQueue, OK: true, Detail: "exists"}
+	if _, err := taskops.ResolveQueue(ctx, c, f.PendingQueue, false, nil); errors.Is(err, taskops.ErrQueueNotFound) {
+		fd.Detail = "missing; the glue creates it (hidden, tag " + clearml.PendingQueueTag + ")"
+	} else if err != nil {
+		fd.OK, fd.Detail, fd.Fix = false, "lookup failed: "+err.Error(), keyAPIURL
+	}
+	return append(out, fd)
+}
+
+// Permission is one verb on one resource the controller uses.
+type Permission struct {
+	Group, Resource, Verb, Name, Namespace string
+}
+
+func (p Permission) String() string {
+	r := p.Resource
+	if p.Group != "" {
+		r += "." + p.Group
+	}
+	if p.Name != "" {
+		r += "/" + p.Name
+	}
+	return p.Verb + " " + r + " in " + p.Namespace
+}
+
+// Needs lists exactly what the controller calls for this config, in namespace (where it runs).
+func Needs(f *config.File, s config.Settings) []Permission {
+	ns := f.Namespace
+	var p []Permission
+	for _, v := range []string{"get", "list", "watch"} {
+		p = append(p, Permission{Resource: "configmaps", Verb: v, Name: s.ConfigMap, Namespace: s.Namespace})
+	}
+	for _, v := range []string{"create", "get", "list", "watch", "delete"} {
+		p = append(p, Permission{Group: "batch", Resource: "jobs", Verb: v, Namespace: ns})
+	}
+	for _, v := range []string{"get", "list", "watch", "delete"} {
+		p = append(p, Permission{Resource: "pods", Verb: v, Namespace: ns})
+	}
+	if f.TaskKind == config.TaskKindPod {
+		p = append(p, Permission{Resource: "pods", Verb: "create", Namespace: ns})
+	}
+	for _, v := range []string{"create", "patch"} {
+		p = append(p, Permission{Resource: "events", Verb: v, Namespace: s.Namespace})
+	}
+	if s.LeaderElection {
+		p = append(p, Permission{Group: "coordination.k8s.io", Resource: "leases", Verb: "create", Namespace: s.Namespace})
+		for _, v := range []string{"get", "update"} {
+			p = append(p, Permission{Group: "coordination.k8s.io", Resource: "leases", Verb: v, Name: s.LeaseName, Namespace: s.Namespace})
+		}
+	}
+	for _, other := range f.PythonGlueNamespaces {
+		p = append(p, Permission{Resource: "pods", Verb: "get", Namespace: other},
+			Permission{Group: "batch", Resource: "jobs", Verb: "get", Namespace: other})
+	}
+	return p
+}
+
+func permissions(ctx context.Context, cs kubernetes.Interface, f *config.File, s config.Settings) []Finding {
+	var missing []string
+	var reviewErr error
+	for _, p := range Needs(f, s) {
+		review, err := cs.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
+			Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authorizationv1.ResourceAttributes{
+				Namespace: p.Namespace, Verb: p.Verb, Group: p.Group, Resource: p.Resource, Name: p.Name,
+			}},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			reviewErr = err
+			break
+		}
+		if !review.Status.Allowed {
+			missing = append(missing, p.String())
+		}
+	}
+	fd := Finding{Check: "Kubernetes permissions"}
+	switch {
+	case reviewErr != nil:
+		fd.Detail, fd.Fix = "could not ask the API server: "+reviewErr.Error(), keyRBAC
+	case len(missing) > 0:
+		fd.Detail, fd.Fix = "not allowed: "+strings.Join(missing, ", "), keyRBAC
+	default:
+		fd.OK, fd.Detail = true, fmt.Sprintf("all %d rights the controller uses", len(Needs(f, s)))
+	}
+	return []Finding{fd}
+}
+
+// secrets checks that the Secrets task pods reference exist (the Role may read exactly these).
+func secrets(ctx context.Context, cs kubernetes.Interface, f *config.File) []Finding {
+	refs := []struct{ name, key string }{
+		{f.ClearML.CredentialsSecret, "clearml.existingAgentk8sglueSecret"},
+		{f.ClearML.ConfigSecret, "clearml.existingClearmlConfigSecret"},
+	}
+	for _, s := range f.ImagePullSecrets {
+		refs = append(refs, struct{ name, key string }{s, "imageCredentials.existingSecret"})
+	}
+	var out []Finding
+	for _, r := range refs {
+		if r.name == "" {
+			continue
+		}
+		fd := Finding{Check: "Secret " + r.name}
+		_, err := cs.CoreV1().Secrets(f.Namespace).Get(ctx, r.name, metav1.GetOptions{})
+		switch {
+		case err == nil:
+			fd.OK, fd.Detail = true, "exists"
+		case apierrors.IsNotFound(err):
+			fd.Detail = fmt.Sprintf("no Secret %s in namespace %s: task pods that reference it cannot start", r.name, f.Namespace)
+			fd.Fix = r.key + " (create the Secret, or let the chart create it)"
+		case apierrors.IsForbidden(err):
+			fd.OK, fd.Detail = true, "not checked (no right to read it)"
+		default:
+			fd.Detail, fd.Fix = "lookup failed: "+err.Error(), keyRBAC
+		}
+		out = append(out, fd)
+	}
+	return out
+}
+
+// sampleTask is a task as a user would create it with only a name, for the template check.
+var sampleTask = map[string]any{"id": "0123456789abcdef0123456789abcdef", "name": "doctor sample", "project": "",
+	"user": "", "type": "training", "container": map[string]any{}, "hyperparams": map[string]any{}, "execution": map[string]any{}}
+
+// templates renders every queue's template for a sample task.
+func templates(f *config.File, b *podtemplate.Builder) []Finding {
+	var out []Finding
+	for _, name := range f.QueueNames() {
+		fd := Finding{Check: "template of queue " + name}
+		_, err := b.Build(name, podtemplate.Input{Task: sampleTask, QueueID: "doctor", QueueName: name, PodNumber: 1,
+			ProjectName: "doctor", User: map[string]any{"id": "doctor", "name": "doctor"}})
+		if err != nil {
+			fd.Detail, fd.Fix = err.Error(), "agentk8sglue.queues."+name+".templateOverrides or agentk8sglue.basePodTemplate"
+		} else {
+			fd.OK, fd.Detail = true, "renders for a sample task"
+		}
+		out = append(out, fd)
+	}
+	return out
+}
