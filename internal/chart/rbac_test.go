@@ -90,6 +90,8 @@ func TestRoleRules(t *testing.T) {
 			rule{APIGroups: []string{""}, Resources: []string{"services"}, Verbs: []string{"create", "get", "list", "watch", "delete"}},
 		)},
 		{"bare pods", []string{"agentk8sglue.taskKind=Pod"}, podCreate},
+		{"bare pods, open-source key", []string{"agentk8sglue.taskAsJob=false"}, podCreate},
+		{"bare pods, Python glue variable", []string{"agentk8sglue.extraEnvs[0].name=CLEARML_K8S_GLUE_KIND", "agentk8sglue.extraEnvs[0].value=pod"}, podCreate},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

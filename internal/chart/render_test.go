@@ -37,8 +37,8 @@ func ciValuesFiles(t *testing.T) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) < 7 {
-		t.Fatalf("want at least 7 ci values files, found %v", files)
+	if len(files) < 9 {
+		t.Fatalf("want at least 9 ci values files, found %v", files)
 	}
 	return files
 }
@@ -200,8 +200,8 @@ func TestGlueConfigVerbatim(t *testing.T) {
 	if cfg.Queue != "" {
 		t.Errorf("queue = %q, want it left out when queues is set", cfg.Queue)
 	}
-	if !cfg.CreateQueues || cfg.MaxPods != 20 || cfg.MonitoredResources.MaxResources != 8 {
-		t.Errorf("createQueues/maxPods/maxResources = %v/%d/%d", cfg.CreateQueues, cfg.MaxPods, cfg.MonitoredResources.MaxResources)
+	if !cfg.CreateQueues || cfg.MaxPods != 20 || cfg.MonitoredResources.MaxResources.String() != "8" {
+		t.Errorf("createQueues/maxPods/maxResources = %v/%d/%s", cfg.CreateQueues, cfg.MaxPods, cfg.MonitoredResources.MaxResources.String())
 	}
 }
 

@@ -22,6 +22,10 @@ func TestSchemaRefusesBadValues(t *testing.T) {
 			[]string{"/agentk8sglue/queues/gpu-a100/queueSettings/maxPods", "minimum"}},
 		{"negative maxResources", `agentk8sglue: {monitoredResources: {maxResources: -1}}`,
 			[]string{"/agentk8sglue/monitoredResources/maxResources", "minimum"}},
+		{"maxResources not a quantity", `agentk8sglue: {monitoredResources: {maxResources: "lots"}}`,
+			[]string{"/agentk8sglue/monitoredResources/maxResources", "does not match pattern"}},
+		{"taskAsJob not a boolean", `agentk8sglue: {taskAsJob: "yes"}`,
+			[]string{"/agentk8sglue/taskAsJob", "want null or boolean"}},
 		{"negative image pull grace", `agentk8sglue: {imagePull: {backOffGraceSeconds: -5}}`,
 			[]string{"/agentk8sglue/imagePull/backOffGraceSeconds", "minimum"}},
 		{"negative deletion delay", `agentk8sglue: {completedPodDeletionDelayMinutes: -1}`,
@@ -40,12 +44,6 @@ func TestSchemaRefusesBadValues(t *testing.T) {
 			[]string{"/agentk8sglue/queues/gpu-a100/templateOverrides", "'nodeSelectors'"}},
 		{"unknown key in basePodTemplate", `agentk8sglue: {basePodTemplate: {tolerationz: []}}`,
 			[]string{"/agentk8sglue/basePodTemplate", "'tolerationz'"}},
-		{"queue name too short", `agentk8sglue: {queues: {ab: {}}}`,
-			[]string{"/agentk8sglue/queues", "'ab' not allowed"}},
-		{"queue name with a space", `agentk8sglue: {queues: {"my queue": {}}}`,
-			[]string{"/agentk8sglue/queues", "'my queue' not allowed"}},
-		{"malformed legacy queue list", `agentk8sglue: {queue: "gpu,,cpu"}`,
-			[]string{"/agentk8sglue/queue", "does not match pattern"}},
 		{"null queue entry", "agentk8sglue:\n  queues:\n    gpu-a100:\n",
 			[]string{"/agentk8sglue/queues/gpu-a100", "got null, want object"}},
 		{"replicaCount not a number", `agentk8sglue: {replicaCount: two}`,
@@ -112,6 +110,30 @@ func TestRenderFailsWithClearMessage(t *testing.T) {
 			want: []string{"imageCredentials.password", "imageCredentials.existingSecret"}},
 		{name: "no queue", set: []string{"agentk8sglue.queue="},
 			want: []string{"agentk8sglue.queues", "agentk8sglue.queue"}},
+		{name: "queue name too short", set: []string{"agentk8sglue.queues.ab.priority=1"},
+			want: []string{`agentk8sglue.queues: "ab" is not a ClearML queue name`, "at least 3 characters"}},
+		{name: "legacy queue name too short", set: []string{"agentk8sglue.queue=gpu\\, ab"},
+			want: []string{`agentk8sglue.queue: "ab" is not a ClearML queue name`}},
+		{name: "multiNode in a queue", files: docsValues(t, `agentk8sglue: {queues: {multi-node-queue: {queueSettings: {multiNode: [4, 2]}}}}`),
+			want: []string{"agentk8sglue.queues.multi-node-queue.queueSettings.multiNode", "multi-node scheduling is not built in this glue yet"}},
+		{name: "multiNode enabled", set: []string{"agentk8sglue.multiNode.enabled=true"},
+			want: []string{"agentk8sglue.multiNode.enabled", "not built in this glue yet"}},
+		{name: "taskAsJob against taskKind", set: []string{"agentk8sglue.taskAsJob=true", "agentk8sglue.taskKind=Pod"},
+			want: []string{"agentk8sglue.taskAsJob=true", "agentk8sglue.taskKind is Pod"}},
+		{name: "two worker ids", set: []string{"agentk8sglue.workerIdOverride=k8s:a", "agentk8sglue.workerId=b"},
+			want: []string{"agentk8sglue.workerIdOverride (k8s:a)", "agentk8sglue.workerId (b)"}},
+		{name: "Python glue arguments", files: docsValues(t, `agentk8sglue: {extraEnvs: [{name: K8S_GLUE_EXTRA_ARGS, value: "--max-pods 3"}]}`),
+			want: []string{"agentk8sglue.extraEnvs: K8S_GLUE_EXTRA_ARGS is a setting of ClearML's Python glue", "agentk8sglue.maxPods (--max-pods)"}},
+		{name: "Python glue template module", files: docsValues(t, `agentk8sglue: {extraEnvs: [{name: CLEARML_K8S_GLUE_TEMPLATE_MODULE, value: "custom_code:update_template"}]}`),
+			want: []string{"CLEARML_K8S_GLUE_TEMPLATE_MODULE", "template strings in agentk8sglue.basePodTemplate"}},
+		{name: "Python glue max pods disagrees", files: docsValues(t, `agentk8sglue: {maxPods: 2, extraEnvs: [{name: K8S_GLUE_MAX_PODS, value: "4"}]}`),
+			want: []string{"K8S_GLUE_MAX_PODS", `"4" disagrees with agentk8sglue.maxPods`}},
+		{name: "Python glue poll frequency not a number", files: docsValues(t, `agentk8sglue: {extraEnvs: [{name: CLEARML_AGENT_QUEUE_POLL_FREQ_SEC, value: "often"}]}`),
+			want: []string{"CLEARML_AGENT_QUEUE_POLL_FREQ_SEC", `"often" is not a value it takes`, "agentk8sglue.pollIntervalSeconds"}},
+		{name: "Python glue value from a Secret", files: docsValues(t, `agentk8sglue: {extraEnvs: [{name: K8S_GLUE_MAX_PODS, valueFrom: {configMapKeyRef: {name: a, key: b}}}]}`),
+			want: []string{"K8S_GLUE_MAX_PODS", "valueFrom"}},
+		{name: "Python glue entrypoint with a queue list", files: docsValues(t, `agentk8sglue: {extraEnvs: [{name: K8S_GLUE_POD_USE_IMAGE_ENTRYPOINT, value: "1"}]}`),
+			want: []string{"K8S_GLUE_POD_USE_IMAGE_ENTRYPOINT", "queueSettings.useImageEntrypoint"}},
 		{name: "Kubernetes below the floor", kube: "v1.24.9",
 			want: []string{"kubeVersion", "v1.24.9"}},
 	}
@@ -135,6 +157,12 @@ func TestRenderFailsWithClearMessage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// docsValues is the default ci file plus values for one test.
+func docsValues(t *testing.T, values string) []string {
+	t.Helper()
+	return []string{filepath.Join(chartDir, "ci", "default-values.yaml"), writeValues(t, values)}
 }
 
 // TestKubeVersionHasNoCap: a floor only, so future Kubernetes versions install.

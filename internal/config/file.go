@@ -6,13 +6,16 @@ import (
 	"fmt"
 	"maps"
 	"os"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/yaml"
+
+	"github.com/clearml-glue/clearml-glue/internal/admission"
 )
 
 // FileKey is the ConfigMap key that holds the glue file.
@@ -40,6 +43,15 @@ type File struct {
 	AgentName string `json:"agentName"`
 	// WorkerID is the glue's ClearML worker id; task pods get "<WorkerID>:<task id>".
 	WorkerID string `json:"workerId,omitempty"`
+	// TaskWorkerIDTemplate is the worker id template of every queue without its own
+	// customWorkerIdTemplate (the chart's taskWorkerIdOverride).
+	TaskWorkerIDTemplate string `json:"taskWorkerIdTemplate,omitempty"`
+	// CustomBashScript runs in the task container before clearml-agent is installed (ClearML's
+	// {extra_bash_init_cmd}).
+	CustomBashScript string `json:"customBashScript,omitempty"`
+	// ContainerCustomBashScript replaces the task container's start script (ClearML's
+	// containerCustomBashScript, with its {placeholders}).
+	ContainerCustomBashScript string `json:"containerCustomBashScript,omitempty"`
 	// TaskKind is Job (default) or Pod.
 	TaskKind string `json:"taskKind,omitempty"`
 	// Queue is the open-source chart's comma list, served with the base template when Queues is empty.
@@ -89,17 +101,28 @@ type QueueSettings struct {
 	DefaultImage           string `json:"defaultImage,omitempty"`
 	UseImageEntrypoint     bool   `json:"useImageEntrypoint,omitempty"`
 	CustomWorkerIDTemplate string `json:"customWorkerIdTemplate,omitempty"`
+	// MultiNode is ClearML's multi-node layout; multi-node scheduling is not built yet, so a
+	// queue that sets it is refused rather than run on one pod.
+	MultiNode any `json:"multiNode,omitempty"`
 }
 
 // MonitoredResources limits the sum of a resource over the glue's live pods.
 type MonitoredResources struct {
-	// MaxResources is the limit; 0 means no limit.
-	MaxResources int `json:"maxResources,omitempty"`
-	// Field names are paths into the pod template separated by "|", for example
-	// "resources.limits.nvidia.com/gpu".
+	// MaxResources is the limit, decimal allowed ("1", 0.5); 0 means no limit.
+	MaxResources resource.Quantity `json:"maxResources,omitzero"`
+	// Field names are ONE path into the Pod each, segments separated by "|"
+	// (admission.ParsePath): "metadata|labels|clear.ml/resource-usage", or the default
+	// "resources|limits|nvidia.com/gpu" (the task container). MinResourcesFieldName is what a task
+	// needs to start, MaxResourcesFieldName what a live one holds.
 	MinResourcesFieldName string `json:"minResourcesFieldName,omitempty"`
 	MaxResourcesFieldName string `json:"maxResourcesFieldName,omitempty"`
 }
+
+// Limited says whether MaxResources limits anything.
+func (m MonitoredResources) Limited() bool { return m.MaxResources.Sign() > 0 }
+
+// DefaultResourcesFieldName is ClearML's default: the task container's GPU limit.
+const DefaultResourcesFieldName = "resources|limits|nvidia.com/gpu"
 
 // ImagePull says when an image problem fails the task.
 type ImagePull struct {
@@ -140,7 +163,7 @@ var TemplateKeys = []string{
 	"labels", "annotations", "initContainers", "schedulerName", "volumes", "volumeMounts",
 	"fileMounts", "env", "resources", "priorityClassName", "nodeSelector", "tolerations",
 	"affinity", "podSecurityContext", "containerSecurityContext", "hostAliases",
-	"extraVolumes", "extraVolumeMounts", "podSpec", "container",
+	"extraVolumes", "extraVolumeMounts", "serviceAccountName", "podSpec", "container",
 }
 
 // Default returns a File with every default applied.
@@ -150,7 +173,7 @@ func Default() File {
 		PendingQueue:        PendingQueueDefault,
 		PollIntervalSeconds: 5,
 		AgentName:           "clearml-agent",
-		MonitoredResources:  MonitoredResources{MaxResourcesFieldName: "resources.limits.nvidia.com/gpu"},
+		MonitoredResources:  MonitoredResources{MaxResourcesFieldName: DefaultResourcesFieldName},
 		ImagePull: ImagePull{
 			FailFastReasons:     []string{"InvalidImageName"},
 			GraceReasons:        []string{"ImagePullBackOff", "ErrImagePull"},
@@ -177,9 +200,14 @@ func (f *File) deriveDefaults() {
 	}
 }
 
-// queueNameRE accepts ClearML queue names the server takes (at least 3 characters) that are safe
-// in labels after sanitizing.
-var queueNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.\-]{2,}$`)
+// ValidQueueName says whether ClearML takes name as a queue name: the server's only rule is at
+// least 3 characters once white space at the ends is stripped. Labels made from it are sanitized.
+func ValidQueueName(name string) bool {
+	return utf8.RuneCountInString(strings.TrimSpace(name)) >= 3
+}
+
+// QueueNameRule is the message of a refused queue name.
+const QueueNameRule = "not a ClearML queue name: it needs at least 3 characters besides white space at the ends"
 
 // Validate reports every problem in f, each with its path (the values key it comes from).
 func (f *File) Validate() error {
@@ -193,24 +221,28 @@ func (f *File) Validate() error {
 	if len(f.Queues) == 0 && strings.TrimSpace(f.Queue) == "" {
 		errs = append(errs, field.Required(field.NewPath("queues"), "no queue to serve: set agentk8sglue.queues or agentk8sglue.queue"))
 	}
-	const badName = "not a valid queue name (at least 3 of letters, digits, '_', '.', '-')"
 	for _, name := range f.legacyQueueNames() {
-		if !queueNameRE.MatchString(name) {
-			errs = append(errs, field.Invalid(field.NewPath("queue"), name, badName))
+		if !ValidQueueName(name) {
+			errs = append(errs, field.Invalid(field.NewPath("queue"), name, QueueNameRule))
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(f.Queues)) {
 		q := f.Queues[name]
 		path := field.NewPath("queues").Key(name)
-		if !queueNameRE.MatchString(name) {
-			errs = append(errs, field.Invalid(path, name, badName))
+		if !ValidQueueName(name) {
+			errs = append(errs, field.Invalid(path, name, QueueNameRule))
+		}
+		if q.QueueSettings.MultiNode != nil {
+			errs = append(errs, field.Forbidden(path.Child("queueSettings", "multiNode"), MultiNodeRefusal))
 		}
 		errs = append(errs, nonNegative(path.Child("queueSettings", "maxPods"), q.QueueSettings.MaxPods)...)
 		errs = append(errs, validateTemplate(path.Child("templateOverrides"), q.TemplateOverrides)...)
 	}
 	errs = append(errs, validateTemplate(field.NewPath("basePodTemplate"), f.BasePodTemplate)...)
 	errs = append(errs, nonNegative(field.NewPath("maxPods"), f.MaxPods)...)
-	errs = append(errs, nonNegative(field.NewPath("monitoredResources", "maxResources"), f.MonitoredResources.MaxResources)...)
+	if m := f.MonitoredResources.MaxResources; m.Sign() < 0 {
+		errs = append(errs, field.Invalid(field.NewPath("monitoredResources", "maxResources"), m.String(), "must not be negative"))
+	}
 	errs = append(errs, nonNegative(field.NewPath("completedPodDeletionDelayMinutes"), f.CompletedPodDeletionDelayMinutes)...)
 	errs = append(errs, nonNegative(field.NewPath("imagePull", "backOffGraceSeconds"), f.ImagePull.BackOffGraceSeconds)...)
 	errs = append(errs, nonNegative(field.NewPath("disruptionRequeueLimit"), f.DisruptionRequeueLimit)...)
@@ -227,7 +259,7 @@ func (f *File) Validate() error {
 		{field.NewPath("monitoredResources", "maxResourcesFieldName"), f.MonitoredResources.MaxResourcesFieldName},
 		{field.NewPath("monitoredResources", "minResourcesFieldName"), f.MonitoredResources.MinResourcesFieldName},
 	} {
-		if err := checkResourcePaths(p.value); err != nil {
+		if _, err := admission.ParsePath(p.value); err != nil {
 			errs = append(errs, field.Invalid(p.path, p.value, err.Error()))
 		}
 	}
@@ -247,17 +279,9 @@ func nonNegative(path *field.Path, v int) field.ErrorList {
 	return nil
 }
 
-// checkResourcePaths checks a monitoredResources field name: "|"-separated alternatives, each
-// resources.limits.<name> or resources.requests.<name> (internal/admission reads them).
-func checkResourcePaths(value string) error {
-	for alt := range strings.SplitSeq(value, "|") {
-		parts := strings.SplitN(strings.TrimSpace(alt), ".", 3)
-		if len(parts) != 3 || parts[0] != "resources" || (parts[1] != "limits" && parts[1] != "requests") || parts[2] == "" {
-			return fmt.Errorf("%q is not resources.limits.<name> or resources.requests.<name>", strings.TrimSpace(alt))
-		}
-	}
-	return nil
-}
+// MultiNodeRefusal says why queueSettings.multiNode is refused.
+const MultiNodeRefusal = "multi-node scheduling (ClearML's queueSettings.multiNode) is not built in this glue yet; " +
+	"remove the key: a task of this queue would otherwise run on a single pod"
 
 func validateTemplate(path *field.Path, t map[string]any) field.ErrorList {
 	var errs field.ErrorList
@@ -317,11 +341,33 @@ func Parse(data []byte, source string) (*File, error) {
 	if err := yaml.UnmarshalStrict(bytes.TrimSpace(data), &f); err != nil {
 		return nil, fmt.Errorf("%s: %w", source, err)
 	}
+	if err := f.trimQueueNames(); err != nil {
+		return nil, fmt.Errorf("%s: invalid glue config:\n%w", source, err)
+	}
 	f.deriveDefaults()
 	if err := f.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: invalid glue config:\n%w", source, err)
 	}
 	return &f, nil
+}
+
+// trimQueueNames names each queue as ClearML stores it: without white space at the ends.
+func (f *File) trimQueueNames() error {
+	if len(f.Queues) == 0 {
+		return nil
+	}
+	out := make(map[string]Queue, len(f.Queues))
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(f.Queues)) {
+		trimmed := strings.TrimSpace(name)
+		if _, dup := out[trimmed]; dup && trimmed != "" {
+			errs = append(errs, field.Duplicate(field.NewPath("queues").Key(name), trimmed))
+			continue
+		}
+		out[trimmed] = f.Queues[name]
+	}
+	f.Queues = out
+	return errors.Join(errs...)
 }
 
 // Load reads and parses a glue file from disk.

@@ -14,7 +14,7 @@ func TestParseAppliesDefaults(t *testing.T) {
 	assert.Equal(t, f.PendingQueue, "k8s_scheduler")
 	assert.Equal(t, f.PollIntervalSeconds, 5)
 	assert.Equal(t, f.WorkerID, f.AgentName)
-	assert.Equal(t, f.MonitoredResources.MaxResourcesFieldName, "resources.limits.nvidia.com/gpu")
+	assert.Equal(t, f.MonitoredResources.MaxResourcesFieldName, "resources|limits|nvidia.com/gpu")
 	assert.Equal(t, f.MonitoredResources.MinResourcesFieldName, f.MonitoredResources.MaxResourcesFieldName)
 	assert.DeepEqual(t, f.ImagePull.FailFastReasons, []string{"InvalidImageName"})
 	assert.Equal(t, f.ImagePull.BackOffGraceSeconds, 120)
@@ -34,12 +34,17 @@ func TestParseRefusesBadInputNamingWhere(t *testing.T) {
 		yaml string
 		want []string
 	}{
-		"unknown top-level key": {"namespace: ml\nqueue: abc\nqeues: {}\n", []string{"source.yaml", "qeues"}},
-		"no queue":              {"namespace: ml\n", []string{"queues: Required value: no queue to serve"}},
-		"no namespace":          {"queue: abc\n", []string{"namespace: Required value"}},
-		"bad task kind":         {"namespace: ml\nqueue: abc\ntaskKind: CronJob\n", []string{`taskKind: Unsupported value: "CronJob": supported values: "Job", "Pod"`}},
-		"short legacy queue":    {"namespace: ml\nqueue: ab,good-q\n", []string{`queue: Invalid value: "ab": not a valid queue name`}},
-		"bad queue name":        {"namespace: ml\nqueues: {'a b c': {}}\n", []string{`queues[a b c]: Invalid value: "a b c": not a valid queue name`}},
+		"unknown top-level key":  {"namespace: ml\nqueue: abc\nqeues: {}\n", []string{"source.yaml", "qeues"}},
+		"no queue":               {"namespace: ml\n", []string{"queues: Required value: no queue to serve"}},
+		"no namespace":           {"queue: abc\n", []string{"namespace: Required value"}},
+		"bad task kind":          {"namespace: ml\nqueue: abc\ntaskKind: CronJob\n", []string{`taskKind: Unsupported value: "CronJob": supported values: "Job", "Pod"`}},
+		"short legacy queue":     {"namespace: ml\nqueue: ab,good-q\n", []string{`queue: Invalid value: "ab": not a ClearML queue name`}},
+		"short queue name":       {"namespace: ml\nqueues: {' ab ': {}}\n", []string{`queues[ab]: Invalid value: "ab": not a ClearML queue name`}},
+		"same name once trimmed": {"namespace: ml\nqueues: {'gpu queue': {}, ' gpu queue': {}}\n", []string{`queues[gpu queue]: Duplicate value: "gpu queue"`}},
+		"multiNode not built yet": {"namespace: ml\nqueues: {multi-node-queue: {queueSettings: {multiNode: [4, 2]}}}\n",
+			[]string{"queues[multi-node-queue].queueSettings.multiNode: Forbidden: multi-node scheduling (ClearML's queueSettings.multiNode) is not built in this glue yet"}},
+		"negative maxResources": {"namespace: ml\nqueue: abc\nmonitoredResources: {maxResources: -0.5}\n",
+			[]string{`monitoredResources.maxResources: Invalid value: "-500m": must not be negative`}},
 		"negative queue maxPods": {"namespace: ml\nqueues: {gpu: {queueSettings: {maxPods: -1}}}\n",
 			[]string{"queues[gpu].queueSettings.maxPods: Invalid value: -1: must not be negative"}},
 		"negative global limit": {"namespace: ml\nqueue: abc\nmaxPods: -2\n", []string{"maxPods: Invalid value: -2: must not be negative"}},
@@ -51,7 +56,10 @@ func TestParseRefusesBadInputNamingWhere(t *testing.T) {
 			[]string{"queues[cpu].queueSettings.maxPods", "maxPods: Invalid value: -1: must not be negative\nqueues[cpu]"}},
 		"zero poll interval": {"namespace: ml\nqueue: abc\npollIntervalSeconds: 0\n", []string{"pollIntervalSeconds: Invalid value: 0: must be at least 1"}},
 		"resource path not a resources path": {"namespace: ml\nqueue: abc\nmonitoredResources: {maxResourcesFieldName: 'nodeSelector.gpu'}\n",
-			[]string{`monitoredResources.maxResourcesFieldName: Invalid value: "nodeSelector.gpu"`}},
+			[]string{`monitoredResources.maxResourcesFieldName: Invalid value: "nodeSelector.gpu"`, "is not a path the glue reads"}},
+		// The pipe is a path separator, not an "or" (the earlier, wrong reading of this chart).
+		"pipe alternatives": {"namespace: ml\nqueue: abc\nmonitoredResources: {minResourcesFieldName: 'resources.limits.a|resources.requests.b'}\n",
+			[]string{`monitoredResources.minResourcesFieldName: Invalid value: "resources.limits.a|resources.requests.b"`}},
 		"short pending queue": {"namespace: ml\nqueue: abc\npendingQueue: k8\n", []string{`pendingQueue: Invalid value: "k8"`}},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -62,6 +70,31 @@ func TestParseRefusesBadInputNamingWhere(t *testing.T) {
 			}
 		})
 	}
+}
+
+// ClearML's documented values: decimal maxResources, pipe paths into the Pod, queue names the
+// server takes (3 characters once trimmed, spaces inside allowed).
+func TestParseDocumentedValues(t *testing.T) {
+	f, err := Parse([]byte(`namespace: ml
+monitoredResources:
+  minResourcesFieldName: "metadata|labels|clear.ml/resource-usage"
+  maxResourcesFieldName: "metadata|labels|clear.ml/resource-usage"
+  maxResources: 1.5
+queues:
+  "gpu queue": {}
+  " 1g-GPU ": {}
+  "äöü": {}
+`), "test")
+	assert.NilError(t, err)
+	assert.Equal(t, f.MonitoredResources.MaxResources.String(), "1500m")
+	assert.Assert(t, f.MonitoredResources.Limited())
+	assert.DeepEqual(t, f.QueueNames(), []string{"1g-GPU", "gpu queue", "äöü"})
+	f, err = Parse([]byte("namespace: ml\nqueue: abc\nmonitoredResources: {maxResources: \"0.5\"}\n"), "test")
+	assert.NilError(t, err)
+	assert.Equal(t, f.MonitoredResources.MaxResources.String(), "500m")
+	f, err = Parse([]byte("namespace: ml\nqueue: abc\n"), "test")
+	assert.NilError(t, err)
+	assert.Assert(t, !f.MonitoredResources.Limited())
 }
 
 func TestQueueNamesOrder(t *testing.T) {

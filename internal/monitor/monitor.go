@@ -1,18 +1,21 @@
 package monitor
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -112,18 +115,20 @@ func New(opts Options) *Monitor {
 // Tracker is the admission bookkeeping the monitor keeps current.
 func (m *Monitor) Tracker() *admission.Tracker { return m.opts.Tracker }
 
-// trim keeps in the cache only what the monitor reads: metadata but managedFields and
-// annotations (fileMounts content lives there), the status, the Job's pod failure policy, and of
-// the pod spec the container names and resources. The rest is most of an object's size.
+// trim keeps in the cache only what the monitor reads: metadata but managedFields, the Pod's
+// annotations but fileMounts contents (monitoredResources may read an annotation), the status,
+// the Job's pod failure policy, and of the pod spec the container names and resources and the
+// Pod-level resources. The rest is most of an object's size.
 func trim(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *batchv1.Job:
 		o.ManagedFields, o.Annotations = nil, nil
-		o.Spec.Template.Annotations = nil
+		o.Spec.Template.Annotations = slimAnnotations(o.Spec.Template.Annotations)
 		o.Spec.Template.Spec = slimPodSpec(o.Spec.Template.Spec)
 		o.Spec.Selector = nil
 	case *corev1.Pod:
-		o.ManagedFields, o.Annotations = nil, nil
+		o.ManagedFields = nil
+		o.Annotations = slimAnnotations(o.Annotations)
 		o.Spec = slimPodSpec(o.Spec)
 	case metav1.Object:
 		o.SetManagedFields(nil)
@@ -131,8 +136,22 @@ func trim(obj any) (any, error) {
 	return obj, nil
 }
 
+// slimAnnotations drops the fileMounts contents, the bulk of a task pod's annotations.
+func slimAnnotations(in map[string]string) map[string]string {
+	var out map[string]string
+	for k, v := range in {
+		if !strings.HasPrefix(k, podtemplate.FileAnnotationPrefix) {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[k] = v
+		}
+	}
+	return out
+}
+
 func slimPodSpec(spec corev1.PodSpec) corev1.PodSpec {
-	out := corev1.PodSpec{NodeName: spec.NodeName, Containers: make([]corev1.Container, len(spec.Containers))}
+	out := corev1.PodSpec{NodeName: spec.NodeName, Resources: spec.Resources, Containers: make([]corev1.Container, len(spec.Containers))}
 	for i, c := range spec.Containers {
 		out.Containers[i] = corev1.Container{Name: c.Name, Image: c.Image, Resources: c.Resources}
 	}
@@ -303,20 +322,28 @@ func (m *Monitor) observe(taskID string) (observed, error) {
 	return obs, nil
 }
 
-// track feeds admission: a live object holds its queue's place and its monitored resource.
+// track feeds admission: a live object holds its queue's place and its monitored resource,
+// read from the Pod (a Job's pod template) at maxResourcesFieldName.
 func (m *Monitor) track(taskID string, obs observed) {
-	paths := admission.MustParsePaths(m.opts.Config().MonitoredResources.MaxResourcesFieldName)
+	path := admission.MustParsePath(cmp.Or(m.opts.Config().MonitoredResources.MaxResourcesFieldName, config.DefaultResourcesFieldName))
+	amount := func(obj runtime.Object) resource.Quantity {
+		q, err := path.Object(obj)
+		if err != nil {
+			m.opts.Logger.Warn("monitored resource not counted", "task", taskID, "err", err)
+		}
+		return q
+	}
 	switch {
 	case obs.Job != nil:
 		t := obs.Job.Spec.Template
-		m.opts.Tracker.Observe(taskID, obs.Job.Labels[podtemplate.LabelQueue], paths.Amount(&t.Spec),
+		m.opts.Tracker.Observe(taskID, obs.Job.Labels[podtemplate.LabelQueue], amount(obs.Job),
 			admission.SlotOf(t.Labels[podtemplate.LabelPortSlot]), jobEnd(obs.Job) == "")
 	case obs.Pod != nil && standalone(obs.Pod):
 		p := obs.Pod
-		m.opts.Tracker.Observe(taskID, p.Labels[podtemplate.LabelQueue], paths.Amount(&p.Spec),
+		m.opts.Tracker.Observe(taskID, p.Labels[podtemplate.LabelQueue], amount(p),
 			admission.SlotOf(p.Labels[podtemplate.LabelPortSlot]), live(obs))
 	default:
-		m.opts.Tracker.Observe(taskID, "", 0, 0, false)
+		m.opts.Tracker.Observe(taskID, "", resource.Quantity{}, 0, false)
 	}
 }
 
@@ -364,13 +391,14 @@ func (m *Monitor) apply(ctx context.Context, taskID string, obs observed, p plan
 			return fmt.Errorf("delete object of task %s: %w", taskID, err)
 		}
 	}
+	// The log line first: whoever sees the status message finds its line in the task's log.
+	for _, l := range p.Logs {
+		m.opts.Ops.Log(ctx, taskID, l.Level, l.Message)
+	}
 	if p.Report != "" {
 		if err := m.opts.Ops.ReportPending(ctx, taskID, p.Report); err != nil {
 			return err
 		}
-	}
-	for _, l := range p.Logs {
-		m.opts.Ops.Log(ctx, taskID, l.Level, l.Message)
 	}
 	for _, e := range p.Events {
 		m.event(obj, e.Type, e.Reason, e.Message)

@@ -78,6 +78,8 @@ func TestTrimKeepsWhatTheMonitorReads(t *testing.T) {
 	assert.Equal(t, len(p.Spec.Containers[0].Command)+len(p.Spec.Containers[0].Env), 0)
 	assert.Equal(t, p.Labels["clearml-task-id"], "t1")
 	assert.Equal(t, p.Status.Phase, corev1.PodPending)
-	assert.Equal(t, admission.MustParsePaths("resources.limits.nvidia.com/gpu").Amount(&p.Spec), int64(1000))
+	gpus, err := admission.MustParsePath("resources|limits|nvidia.com/gpu").Object(p)
+	assert.NilError(t, err)
+	assert.Equal(t, gpus.String(), "1")
 	assert.Equal(t, admission.SlotOf(p.Labels["ai.allegro.agent.serial"]), 1)
 }

@@ -21,6 +21,10 @@ if [ -z "$PYTHON" ]; then
 fi
 # PEP 668 would refuse a pip install into the image's Python.
 rm -f /usr/lib/python3.*/EXTERNALLY-MANAGED
+# customBashScript, before the agent is installed (ClearML's {extra_bash_init_cmd}).
+if [ -n "$CLEARML_GLUE_EXTRA_BASH_SCRIPT" ]; then
+  eval "$CLEARML_GLUE_EXTRA_BASH_SCRIPT"
+fi
 if [ -z "$CLEARML_AGENT_NO_UPDATE" ]; then
   "$PYTHON" -m pip install "clearml-agent${CLEARML_AGENT_UPDATE_VERSION}"
 fi

@@ -13,10 +13,12 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/api/validate/content"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/clearml-glue/clearml-glue/internal/admission"
 	"github.com/clearml-glue/clearml-glue/internal/config"
 )
 
@@ -44,14 +46,18 @@ type Input struct {
 
 // Paths and names the built objects use.
 const (
-	clearmlConfPath   = "/root/clearml.conf"
-	confVolume        = "clearml-glue-conf"
-	filesVolume       = "clearml-glue-files"
-	fileAnnotation    = "clearml-glue/file-"
-	sessionPort       = 10022
-	setupScriptEnv    = "CLEARML_GLUE_SETUP_SHELL_SCRIPT"
-	serviceTokenPaths = "/var/run/secrets"
+	clearmlConfPath    = "/root/clearml.conf"
+	confVolume         = "clearml-glue-conf"
+	filesVolume        = "clearml-glue-files"
+	fileAnnotation     = "clearml-glue/file-"
+	sessionPort        = 10022
+	setupScriptEnv     = "CLEARML_GLUE_SETUP_SHELL_SCRIPT"
+	extraBashScriptEnv = "CLEARML_GLUE_EXTRA_BASH_SCRIPT"
+	serviceTokenPaths  = "/var/run/secrets"
 )
+
+// FileAnnotationPrefix starts the Pod annotations that hold fileMounts contents.
+const FileAnnotationPrefix = "clearml-glue/file-"
 
 // probeTaskID is the task id of the build that checks a queue's template at load time.
 const probeTaskID = "00000000000000000000000000000000"
@@ -59,12 +65,24 @@ const probeTaskID = "00000000000000000000000000000000"
 //go:embed bootstrap.sh
 var bootstrapScript string
 
-// workerIDBraces are the placeholders ClearML documents for customWorkerIdTemplate.
-var workerIDBraces = map[string]string{
-	"task_id":   "{{.Task.ID}}",
-	"task_name": "{{.Task.Name}}",
-	"project":   "{{.Task.ProjectName}}",
-	"queue":     "{{.Queue.Name}}",
+// workerIDBraces are the placeholders ClearML documents for customWorkerIdTemplate and
+// taskWorkerIdOverride: {task_id}, {task_name}, {project} (the project's name), {queue} (its
+// name), {worker_id} (the glue's), {worker_id_parts[n]} (its n-th ":"-separated part), {pod_name}
+// and {namespace}.
+func workerIDBraces(namespace string) map[string]string {
+	m := map[string]string{
+		"task_id":   "{{.Task.ID}}",
+		"task_name": "{{.Task.Name}}",
+		"project":   "{{.Task.ProjectName}}",
+		"queue":     "{{.Queue.Name}}",
+		"worker_id": "{{.WorkerID}}",
+		"pod_name":  fmt.Sprintf("{{print %q .Task.ID}}", objectNamePrefix),
+		"namespace": fmt.Sprintf("{{print %q}}", namespace),
+	}
+	for i := range 10 {
+		m[fmt.Sprintf("worker_id_parts[%d]", i)] = fmt.Sprintf(`{{index (splitList ":" .WorkerID) %d}}`, i)
+	}
+	return m
 }
 
 // Builder builds the Job or Pod for a task of a served queue. It is safe for concurrent use.
@@ -73,6 +91,10 @@ type Builder struct {
 	compiler *compiler
 	queues   map[string]*queueTemplate
 	errs     map[string]error
+	// containerScript is the compiled containerCustomBashScript, or nil for the built-in one.
+	containerScript *containerScript
+	// need and hold are the parsed monitoredResources paths.
+	need, hold admission.Path
 }
 
 // queueTemplate is a queue's template, merged, assembled into a pod template and compiled.
@@ -83,8 +105,56 @@ type queueTemplate struct {
 	pod map[string]any
 	// files is the fileMounts list, or nil.
 	files any
-	// workerID is the compiled customWorkerIdTemplate, or nil.
+	// workerID is the compiled customWorkerIdTemplate (or taskWorkerIdTemplate), or nil.
 	workerID *leaf
+	// need and hold are what a task of the queue needs and holds of the monitored resource, as
+	// far as the template says before a task is rendered (MonitoredAmounts).
+	need, hold Amount
+	// usesProject and usesUser say whether a template string reads the project's name or the
+	// owner's user object, which the caller then looks up (Lookups).
+	usesProject, usesUser bool
+	// monitoredLabels are label keys the monitoredResources paths read: a rendered value there is
+	// kept when it is a valid label value, so "0.5" stays a quantity.
+	monitoredLabels map[string]bool
+}
+
+// Amount is what a queue's template says of a monitored resource before a task is rendered.
+type Amount struct {
+	Quantity resource.Quantity
+	// PerTask says the value is rendered for each task: known only once the object is built.
+	PerTask bool
+}
+
+// MonitoredAmounts returns what a task of the queue needs (minResourcesFieldName) and holds
+// (maxResourcesFieldName) of the monitored resource, read from the merged template. A value
+// rendered per task is PerTask: the caller reads it from the built object (admission.Path.Object).
+func (b *Builder) MonitoredAmounts(queueName string) (need, hold Amount) {
+	q, ok := b.queues[queueName]
+	if !ok {
+		return Amount{}, Amount{}
+	}
+	return q.need, q.hold
+}
+
+// ObjectAmounts reads what a built object needs (minResourcesFieldName) and holds
+// (maxResourcesFieldName) of the monitored resource, as admission and the monitor count it.
+func (b *Builder) ObjectAmounts(obj Object) (need, hold resource.Quantity, err error) {
+	if need, err = b.need.Object(obj); err != nil {
+		return need, hold, err
+	}
+	hold, err = b.hold.Object(obj)
+	return need, hold, err
+}
+
+// Lookups says which data a queue's templates read that the task does not hold: the project's
+// name (${CLEARML_PROJECT_NAME}, {{ .Task.ProjectName }}, {project}) and the owner's user object
+// (${CLEARML_USER.<path>}, {{ .User }}). The caller looks them up only then.
+func (b *Builder) Lookups(queueName string) (project, user bool) {
+	q, ok := b.queues[queueName]
+	if !ok {
+		return false, false
+	}
+	return q.usesProject, q.usesUser
 }
 
 // NewBuilder merges and compiles every served queue's template once. cfg must be a validated
@@ -102,6 +172,20 @@ func NewBuilder(cfg *config.File) (*Builder, error) {
 		return nil, fmt.Errorf("taskKind %q is not Job or Pod", cfg.TaskKind)
 	}
 	b := &Builder{cfg: cfg, compiler: newCompiler(), queues: map[string]*queueTemplate{}, errs: map[string]error{}}
+	if cfg.ContainerCustomBashScript != "" {
+		cs, err := compileContainerScript(cfg.ContainerCustomBashScript, cfg.CustomBashScript)
+		if err != nil {
+			return nil, fmt.Errorf("containerCustomBashScript: %w", err)
+		}
+		b.containerScript = cs
+	}
+	var err error
+	if b.need, err = admission.ParsePath(cmp.Or(cfg.MonitoredResources.MinResourcesFieldName, cfg.MonitoredResources.MaxResourcesFieldName, config.DefaultResourcesFieldName)); err != nil {
+		return nil, fmt.Errorf("monitoredResources.minResourcesFieldName: %w", err)
+	}
+	if b.hold, err = admission.ParsePath(cmp.Or(cfg.MonitoredResources.MaxResourcesFieldName, config.DefaultResourcesFieldName)); err != nil {
+		return nil, fmt.Errorf("monitoredResources.maxResourcesFieldName: %w", err)
+	}
 	for _, name := range cfg.QueueNames() {
 		q, _ := cfg.QueueConfig(name)
 		qt, problems := b.compileQueue(name, q)
@@ -198,6 +282,10 @@ func (b *Builder) build(q *queueTemplate, in Input, d *templateData, exec func(*
 		return nil, []*fieldError{{problem: err.Error()}}
 	}
 	pt.Spec.RestartPolicy = corev1.RestartPolicyNever
+	if pt.Spec.ServiceAccountName == "" && pt.Spec.DeprecatedServiceAccount == "" && pt.Spec.AutomountServiceAccountToken == nil {
+		// No ServiceAccount chosen: the namespace's default one, whose token a task has no use for.
+		pt.Spec.AutomountServiceAccountToken = new(false)
+	}
 	for _, s := range b.cfg.ImagePullSecrets {
 		if !slices.ContainsFunc(pt.Spec.ImagePullSecrets, func(r corev1.LocalObjectReference) bool { return r.Name == s }) {
 			pt.Spec.ImagePullSecrets = append(pt.Spec.ImagePullSecrets, corev1.LocalObjectReference{Name: s})
@@ -259,7 +347,7 @@ func (q *queueTemplate) render(exec func(*leaf) (string, error), d *templateData
 	if len(problems) > 0 {
 		return pt, nil, "", problems
 	}
-	sanitizeRenderedLabels(q.pod, rendered.(map[string]any))
+	sanitizeRenderedLabels(q.pod, rendered.(map[string]any), q.monitoredLabels)
 	if problems := decodeStrict(nil, rendered, &pt); len(problems) > 0 {
 		return pt, nil, "", problems
 	}
@@ -301,8 +389,14 @@ func (b *Builder) setUpTaskContainer(q *queueTemplate, d *templateData, spec *co
 		setEnv(c, corev1.EnvVar{Name: "CLEARML_TASK_ID", Value: d.Task.ID})
 		return nil
 	}
+	script := bootstrapScript
+	if b.containerScript != nil {
+		script = b.containerScript.format(d.Task.ID)
+	} else if b.cfg.CustomBashScript != "" {
+		setEnv(c, corev1.EnvVar{Name: extraBashScriptEnv, Value: b.cfg.CustomBashScript})
+	}
 	c.Command = []string{"/bin/bash"}
-	c.Args = []string{"-c", bootstrapScript, "clearml-glue-bootstrap", d.Task.ID}
+	c.Args = []string{"-c", script, "clearml-glue-bootstrap", d.Task.ID}
 	if script, _ := d.Task.Container["setup_shell_script"].(string); script != "" {
 		setEnv(c, corev1.EnvVar{Name: setupScriptEnv, Value: script})
 	}
@@ -321,12 +415,17 @@ func (b *Builder) labels(d *templateData) map[string]string {
 }
 
 // sanitizeRenderedLabels makes label values rendered from template strings valid label values.
-func sanitizeRenderedLabels(compiled, rendered map[string]any) {
+// A label that monitoredResources reads keeps a rendered value that is valid already ("0.5").
+func sanitizeRenderedLabels(compiled, rendered map[string]any, keep map[string]bool) {
 	compiledLabels, _ := lookup(compiled, fieldPath{"metadata", "labels"}).(map[string]any)
 	renderedLabels, _ := lookup(rendered, fieldPath{"metadata", "labels"}).(map[string]any)
 	for k, v := range compiledLabels {
 		if _, ok := v.(*leaf); ok {
-			renderedLabels[k] = SanitizeLabelValue(renderedLabels[k].(string))
+			value := renderedLabels[k].(string)
+			if keep[k] && len(content.IsLabelValue(value)) == 0 {
+				continue
+			}
+			renderedLabels[k] = SanitizeLabelValue(value)
 		}
 	}
 }

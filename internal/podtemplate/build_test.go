@@ -79,6 +79,12 @@ func TestGolden(t *testing.T) {
 		"docs-string-templates-defaults": {"docs-string-templates.yaml", "myQueueName", "minimal.json"},
 		"every-base-key":                 {"every-base-key.yaml", "gpu_queue", "training.json"},
 		"entrypoint-sessions-bare-pod":   {"entrypoint-sessions.yaml", "inference", "minimal.json"},
+		"docs-mixed-gpu-full-GPU":        {"docs-mixed-gpu.yaml", "full-GPU", "training.json"},
+		"docs-mixed-gpu-1g-GPU":          {"docs-mixed-gpu.yaml", "1g-GPU", "training.json"},
+		"docs-mixed-gpu-3g-GPU":          {"docs-mixed-gpu.yaml", "3g-GPU", "training.json"},
+		"docs-container-script":          {"docs-container-script.yaml", "air-gapped", "minimal.json"},
+		"docs-worker-ids-h100":           {"docs-worker-ids.yaml", "h100_queue", "minimal.json"},
+		"docs-worker-ids-default":        {"docs-worker-ids.yaml", "default_queue", "minimal.json"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			b := newBuilder(t, loadConfig(t, tc.config))

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/clearml-glue/clearml-glue/internal/admission"
 	"github.com/clearml-glue/clearml-glue/internal/config"
 )
 
@@ -32,15 +33,55 @@ func (b *Builder) compileQueue(name string, q config.Queue) (*queueTemplate, []*
 	if files, ok := merged["fileMounts"]; ok {
 		qt.files = compileTree(files, leaves)
 	}
-	if text := q.QueueSettings.CustomWorkerIDTemplate; text != "" {
-		if qt.workerID, err = b.compiler.compile("queueSettings.customWorkerIdTemplate", text, workerIDBraces); err != nil {
+	src, text := "queueSettings.customWorkerIdTemplate", q.QueueSettings.CustomWorkerIDTemplate
+	if text == "" {
+		src, text = "taskWorkerIdTemplate", b.cfg.TaskWorkerIDTemplate
+	}
+	if text != "" {
+		if qt.workerID, err = b.compiler.compile(src, text, workerIDBraces(b.cfg.Namespace)); err != nil {
 			return nil, []*fieldError{{problem: err.Error()}}
 		}
 	}
+	qt.monitoredLabels = map[string]bool{}
+	for _, p := range []admission.Path{b.need, b.hold} {
+		if s := p.Segments(); s[0] == "metadata" && s[1] == "labels" {
+			qt.monitoredLabels[s[2]] = true
+		}
+	}
+	var amountProblems []*fieldError
+	for _, m := range []struct {
+		key  string
+		path admission.Path
+		into *Amount
+	}{{"minResourcesFieldName", b.need, &qt.need}, {"maxResourcesFieldName", b.hold, &qt.hold}} {
+		amount, err := staticAmount(qt.pod, m.path)
+		if err != nil {
+			amountProblems = append(amountProblems, &fieldError{problem: "monitoredResources." + m.key + " " + m.path.String() + ": " + err.Error()})
+		}
+		*m.into = amount
+	}
+	if len(amountProblems) > 0 {
+		return qt, amountProblems
+	}
+	qt.usesProject, qt.usesUser = b.compiler.reads(collectLeaves(nil, qt.pod, qt.files, qt.workerID))
 	in := Input{Task: map[string]any{"id": probeTaskID}, PodNumber: 1}
 	d, _ := b.templateData(name, in)
 	_, problems = b.build(qt, in, d, func(l *leaf) (string, error) { return l.text, nil })
 	return qt, slices.DeleteFunc(problems, func(p *fieldError) bool { return qt.leafAt(p.path) != nil })
+}
+
+// staticAmount reads a monitored amount from a compiled pod template tree: a template string
+// there is rendered per task (PerTask), anything else must be a quantity.
+func staticAmount(pod map[string]any, p admission.Path) (Amount, error) {
+	v, ok := p.Tree(pod)
+	if !ok {
+		return Amount{}, nil
+	}
+	if _, perTask := v.(*leaf); perTask {
+		return Amount{PerTask: true}, nil
+	}
+	q, err := admission.ParseAmount(v)
+	return Amount{Quantity: q}, err
 }
 
 // checkSource compiles the template strings of one template (leaves, named where they are

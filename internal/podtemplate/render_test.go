@@ -113,12 +113,23 @@ func TestCompileErrors(t *testing.T) {
 }
 
 func TestWorkerIDPlaceholders(t *testing.T) {
-	l, err := newCompiler().compile("test", "k8s:{queue}:{project}:{task_name}:{task_id}:{other}:{{ .Task.Type }}:${CLEARML_QUEUE_ID}", workerIDBraces)
+	l, err := newCompiler().compile("test", "k8s:{queue}:{project}:{task_name}:{task_id}:{other}:{{ .Task.Type }}:${CLEARML_QUEUE_ID}", workerIDBraces("ml"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	got, err := l.execute(testData(t))
 	if want := "k8s:green:Computer Vision:ResNet50 training:4f0c52a6e1b04c9e9c3c2b7d1e8a9f10:{other}:training:6d2f0e1c9b8a47d6a5c4b3e2f1d0c9b8"; err != nil || got != want {
+		t.Errorf("got %q, %v; want %q", got, err, want)
+	}
+	// ClearML's orchestration dashboard placeholders (taskWorkerIdOverride).
+	d := testData(t)
+	d.WorkerID = "k8s:glue-agent:my-agent"
+	l, err = newCompiler().compile("test", "{worker_id_parts[0]}:{worker_id_parts[2]}:{pod_name}@{namespace}:{worker_id}", workerIDBraces("ml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err = l.execute(d)
+	if want := "k8s:my-agent:clearml-id-4f0c52a6e1b04c9e9c3c2b7d1e8a9f10@ml:k8s:glue-agent:my-agent"; err != nil || got != want {
 		t.Errorf("got %q, %v; want %q", got, err, want)
 	}
 }

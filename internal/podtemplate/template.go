@@ -50,6 +50,7 @@ var templateKeys = []templateKey{
 	placed("hostAliases", targetOf[[]corev1.HostAlias](), deepMerge, "spec", "hostAliases"),
 	placed("extraVolumes", targetOf[[]corev1.Volume](), appendLists, "spec", "volumes"),
 	placed("extraVolumeMounts", targetOf[[]corev1.VolumeMount](), appendLists, "container", "volumeMounts"),
+	placed("serviceAccountName", targetOf[string](), deepMerge, "spec", "serviceAccountName"),
 	patched("podSpec", targetOf[corev1.PodSpec](), corev1.PodSpec{}),
 	patched("container", targetOf[corev1.Container](), corev1.Container{}),
 }

@@ -67,6 +67,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
+	// A preview needs no ClearML credentials: the object only names their Secret. Placeholders
+	// let the chart render values without them; they reach no printed object (the user's own
+	// --set still wins).
+	sets = append([]string{"clearml.agentk8sglueKey=" + placeholderCredential, "clearml.agentk8sglueSecret=" + placeholderCredential}, sets...)
 	cfg, err := loadConfig(*configPath, chart.RenderOptions{
 		ChartDir: *chartDir, ValuesFiles: values, Set: sets, ReleaseName: "clearml-agent", Namespace: "clearml",
 	})
@@ -98,6 +102,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	_, err = stdout.Write(out)
 	return err
 }
+
+// placeholderCredential stands in for the ClearML key and secret a preview does not need.
+const placeholderCredential = "clearml-glue-render-placeholder"
 
 // loadConfig reads the glue config from path, or from the chart rendered with opts.
 func loadConfig(path string, opts chart.RenderOptions) (*config.File, error) {

@@ -21,6 +21,8 @@ func run(args ...string) (stdout, stderr string, err error) {
 func TestRender(t *testing.T) {
 	for name, args := range map[string][]string{
 		"config": {"--config", "testdata/glue.yaml", "--queue", "gpu-large", "--task", "testdata/task-response.json", "--project-name", "Computer Vision"},
+		// No credentials in the values: a preview never needs them.
+		"docs-mixed-gpu-3g": {"--values", "testdata/docs-mixed-gpu-values.yaml", "--chart", chartDir, "--queue", "3g-GPU", "--task", "testdata/task-response.json"},
 		"open-source-values": {
 			"--chart", chartDir, "--values", "testdata/open-source-values.yaml", "--set", "agentk8sglue.basePodTemplate.labels.team=vision",
 			"--queue", "gpu_queue", "--task", "testdata/task-response.json",
@@ -63,6 +65,23 @@ func TestRenderErrors(t *testing.T) {
 				t.Errorf("printed %q on error", out)
 			}
 		})
+	}
+}
+
+// The credentials are never in the printed object, placeholders or real ones.
+func TestRenderPrintsNoCredential(t *testing.T) {
+	out, stderr, err := run("--values", "testdata/docs-mixed-gpu-values.yaml", "--chart", chartDir, "--set", "clearml.agentk8sglueKey=REAL-KEY-1234",
+		"--queue", "1g-GPU", "--task", "testdata/task-response.json")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	for _, secret := range []string{"REAL-KEY-1234", placeholderCredential} {
+		if strings.Contains(out, secret) {
+			t.Errorf("the preview holds %q", secret)
+		}
+	}
+	if !strings.Contains(out, "name: clearml-agent-credentials") {
+		t.Errorf("the preview does not reference the credentials Secret:\n%s", out)
 	}
 }
 

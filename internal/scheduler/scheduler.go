@@ -69,6 +69,7 @@ type Scheduler struct {
 	ids      map[string]string // queue name -> id, for the served queues
 	names    map[string]string // id -> name
 	missing  map[string]bool   // served queues not found on the server
+	lookups  lookupCache       // project names and task owners the templates read
 }
 
 // New returns a Scheduler.
@@ -270,9 +271,12 @@ func (s *Scheduler) admit(snap *Snapshot, queueID string) bool {
 	if f.Sessions.PortModeEnabled && t.FreeSlot(f.Sessions.MaxServices) == 0 {
 		return false // every session Service is taken
 	}
-	if m := f.MonitoredResources; m.MaxResources > 0 {
-		need := admission.MustParsePaths(m.MinResourcesFieldName).TemplateNeed(q.TemplateOverrides, f.BasePodTemplate)
-		if t.Resources()+need > int64(m.MaxResources)*1000 {
+	if m := f.MonitoredResources; m.Limited() {
+		need, _ := snap.Builder.MonitoredAmounts(s.queueName(queueID))
+		if need.PerTask && t.Unfitted(queueID) {
+			return false // one task at a time until its rendered need is known (launch: Fit)
+		}
+		if !t.Admits(queueID, need.Quantity, m.MaxResources) {
 			return false
 		}
 	}
@@ -284,13 +288,13 @@ func (s *Scheduler) start(ctx context.Context, snap *Snapshot, queueID, taskID s
 	pulledAt := time.Now()
 	name := s.queueName(queueID)
 	metrics.TasksPulled.WithLabelValues(name).Inc()
-	q, _ := snap.File.QueueConfig(name)
 	slot := 0
 	if snap.File.Sessions.PortModeEnabled {
 		slot = s.opts.Tracker.FreeSlot(snap.File.Sessions.MaxServices)
 	}
-	need := admission.MustParsePaths(snap.File.MonitoredResources.MaxResourcesFieldName).TemplateNeed(q.TemplateOverrides, snap.File.BasePodTemplate)
-	s.opts.Tracker.Reserve(taskID, queueID, need, slot)
+	// What the template says; a value rendered per task is known once the object is built.
+	_, hold := snap.Builder.MonitoredAmounts(name)
+	s.opts.Tracker.Reserve(taskID, queueID, hold.Quantity, slot)
 	select {
 	case s.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -334,9 +338,28 @@ func (s *Scheduler) launch(ctx context.Context, snap *Snapshot, queueID, taskID 
 			return
 		}
 	}
-	obj, err := snap.Builder.Build(name, podtemplate.Input{Task: task, QueueID: queueID, QueueName: name, PodNumber: slot})
+	in := podtemplate.Input{Task: task, QueueID: queueID, QueueName: name, PodNumber: slot}
+	if err := s.lookUp(ctx, snap, name, task, &in); err != nil {
+		log.Warn("could not read what the queue's templates need; task goes back to the front of its queue", "err", err)
+		s.giveBack(ctx, taskID, queueID, "could not read project or user")
+		return
+	}
+	obj, err := snap.Builder.Build(name, in)
 	if err != nil {
 		s.failLaunch(ctx, taskID, "invalid pod template: "+err.Error())
+		return
+	}
+	// Admission of what the object says, values rendered per task included, before it exists.
+	need, hold, err := snap.Builder.ObjectAmounts(obj)
+	if err != nil {
+		s.failLaunch(ctx, taskID, fmt.Sprintf("queue %q: %v", name, err))
+		return
+	}
+	m := snap.File.MonitoredResources
+	if !s.opts.Tracker.Fit(taskID, queueID, need, hold, m.MaxResources, m.Limited()) {
+		log.Info("task does not fit in monitoredResources.maxResources; it goes back to the front of its queue",
+			"need", need.String(), "max", m.MaxResources.String())
+		s.giveBack(ctx, taskID, queueID, "monitored resources in use")
 		return
 	}
 	if err := s.create(ctx, obj); err != nil {
@@ -355,7 +378,8 @@ func (s *Scheduler) launch(ctx context.Context, snap *Snapshot, queueID, taskID 
 			log.Warn("could not push task to the pending queue; its pod runs it anyway", "err", err)
 		}
 	}
-	s.setQueueProperty(ctx, taskID, name, log)
+	s.setProperties(ctx, snap, taskID, name, slot, log)
+	s.recordImage(ctx, task, obj, log)
 	metrics.TasksLaunched.WithLabelValues(name).Inc()
 	metrics.LaunchSeconds.Observe(time.Since(pulledAt).Seconds())
 	s.event(obj, corev1.EventTypeNormal, "Launched", fmt.Sprintf("task %s from queue %s", taskID, name))
@@ -377,17 +401,6 @@ func (s *Scheduler) fetchTask(ctx context.Context, taskID string) (map[string]an
 		return nil, nil
 	}
 	return out.Tasks[0], nil
-}
-
-// setQueueProperty records the origin queue as the k8s-queue user property, as the Python glue
-// does (the UI and clearml-session read it; the glue itself trusts only its objects' labels).
-func (s *Scheduler) setQueueProperty(ctx context.Context, taskID, queue string, log *slog.Logger) {
-	_, err := s.opts.Client.TasksEditHyperParams(ctx, clearml.TasksEditHyperParamsRequest{
-		Task: taskID, Hyperparams: []clearml.HyperParam{{Section: "properties", Name: "k8s-queue", Value: queue}},
-	})
-	if err != nil {
-		log.Warn("could not set the k8s-queue property", "err", err)
-	}
 }
 
 // create creates the object, retrying while the API server is unreachable. A task pulled from

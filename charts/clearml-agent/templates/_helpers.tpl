@@ -126,6 +126,123 @@ clearml.conf: {{ .Values.clearml.clearmlConfig | b64enc }}
 {{- list (include "clearml-agent.credentialsSecretData" .) (include "clearml-agent.configSecretData" .) (include "clearml-agent.registrySecretData" .) (include "clearml-agent.filesSecretData" .) | toJson | sha256sum }}
 {{- end }}
 
+{{/*
+Settings that several keys may give, resolved once: the open-source and Enterprise names of a
+value (taskAsJob, debugMode, workerIdOverride), and the settings of ClearML's Python glue found
+in agentk8sglue.extraEnvs. A Python-glue variable is honoured when the value that replaces it is
+unset (at its default), refused with a message naming that value when they disagree, and refused
+outright when nothing here replaces it. YAML; "honoured" lists what NOTES.txt reports.
+*/}}
+{{- define "clearml-agent.settings" -}}
+{{- $g := .Values.agentk8sglue }}
+{{- $s := dict "taskKind" $g.taskKind "logLevel" $g.logLevel "workerId" $g.workerId
+  "maxPods" $g.maxPods "pollIntervalSeconds" $g.pollIntervalSeconds
+  "completedPodDeletionDelayMinutes" $g.completedPodDeletionDelayMinutes "queue" $g.queue
+  "customBashScript" $g.customBashScript "containerCustomBashScript" $g.containerCustomBashScript
+  "useImageEntrypoint" "" "honoured" list }}
+{{- if kindIs "bool" $g.taskAsJob }}
+{{- $kind := ternary "Job" "Pod" $g.taskAsJob }}
+{{- if and (ne $g.taskKind "Job") (ne $g.taskKind $kind) }}
+{{- fail (printf "agentk8sglue.taskAsJob=%v asks for %ss but agentk8sglue.taskKind is %s: set one of them" $g.taskAsJob $kind $g.taskKind) }}
+{{- end }}
+{{- $_ := set $s "taskKind" $kind }}
+{{- end }}
+{{- if $g.debugMode }}{{ $_ := set $s "logLevel" "debug" }}{{ end }}
+{{- if and $g.workerIdOverride $g.workerId (ne $g.workerIdOverride $g.workerId) }}
+{{- fail (printf "agentk8sglue.workerIdOverride (%s) and agentk8sglue.workerId (%s) name the same setting: keep one" $g.workerIdOverride $g.workerId) }}
+{{- end }}
+{{- $_ := set $s "workerId" (coalesce $g.workerIdOverride $g.workerId) }}
+{{- if and $g.multiNode $g.multiNode.enabled }}
+{{- fail "agentk8sglue.multiNode.enabled: multi-node scheduling is not built in this glue yet; remove the key (tasks would run on a single pod)" }}
+{{- end }}
+{{- range $name, $q := $g.queues }}
+{{- if and $q $q.queueSettings (hasKey $q.queueSettings "multiNode") }}
+{{- fail (printf "agentk8sglue.queues.%s.queueSettings.multiNode: multi-node scheduling is not built in this glue yet; remove the key (a task of this queue would run on a single pod)" $name) }}
+{{- end }}
+{{- end }}
+{{- $refused := dict
+  "K8S_GLUE_EXTRA_ARGS" "agentk8sglue.maxPods (--max-pods), agentk8sglue.pendingQueueName (--k8s-pending-queue-name), agentk8sglue.createQueues (--create-queue), sessions.portModeEnabled, sessions.maxServices, sessions.startingPort and sessions.externalIP (--ports-mode, --num-of-services, --base-port, --gateway-address), agentk8sglue.basePodTemplate (--template-yaml, --overrides-yaml) and the release namespace (--namespace)"
+  "CLEARML_K8S_GLUE_TEMPLATE_MODULE" "template strings in agentk8sglue.basePodTemplate and queues.<name>.templateOverrides (ClearML string templates and Go templates, see docs/configuration.md)"
+  "CLEARML_K8S_GLUE_POD_PRE_APPLY_CMD" "nothing: the glue runs no command around a launch; create what a task needs with an init container in agentk8sglue.basePodTemplate.initContainers"
+  "CLEARML_K8S_GLUE_POD_POST_DELETE_CMD" "nothing: the glue runs no command around a launch"
+  "K8S_GLUE_DEF_EXEC_AGENT_ARGS" "agentk8sglue.containerCustomBashScript"
+  "K8S_GLUE_POD_AGENT_INSTALL_ARGS" "CLEARML_AGENT_UPDATE_VERSION in agentk8sglue.basePodTemplate.env (for example ==1.9.2)"
+  "K8S_GLUE_POD_MONITOR_EVICTION_REASONS" "agentk8sglue.imagePull.failFastReasons and graceReasons"
+  "K8S_GLUE_POD_MONITOR_DISABLE_ENQUEUE_ON_PREEMPTION" "agentk8sglue.disruptionRequeueLimit (0 fails a task at its first disruption)"
+  "K8S_GLUE_DEFAULT_SCHEDULER_QUEUE_TAGS" "nothing: the pending queue keeps the Python glue's tag k8s-glue"
+  "K8S_DEFAULT_NAMESPACE" "the release namespace (helm install -n)" }}
+{{- $notNeeded := dict
+  "CLEARML_K8S_GLUE_START_AGENT_SCRIPT_PATH" "no start script file is written: the script is passed to bash directly"
+  "K8S_GLUE_IGNORE_KUBECTL_ERROR" "the glue calls the Kubernetes API, not kubectl" }}
+{{- range $e := $g.extraEnvs }}
+{{- $name := toString (default "" $e.name) }}
+{{- $v := trim (toString (default "" $e.value)) }}
+{{- $where := printf "agentk8sglue.extraEnvs: %s is a setting of ClearML's Python glue" $name }}
+{{- $truthy := has (lower $v) (list "1" "true" "yes" "y" "on") }}
+{{- $number := regexMatch "^[0-9]+(\\.[0-9]+)?$" $v }}
+{{- $known := list "K8S_GLUE_MAX_PODS" "CLEARML_K8S_GLUE_KIND" "K8S_GLUE_POD_USE_IMAGE_ENTRYPOINT" "CLEARML_AGENT_QUEUE_POLL_FREQ_SEC" "K8S_GLUE_QUEUE" "CLEARML_K8S_GLUE_DEBUG" "CLEARML_K8S_GLUE_EXTRA_BASH_SCRIPT" "CLEARML_K8S_GLUE_POD_BASH_SCRIPT" "K8S_GLUE_COMPLETED_POD_DELETION_DELAY_MINUTES" "CLEARML_K8S_GLUE_MONITOR_ALL_NAMESPACES" }}
+{{- if hasKey $refused $name }}
+{{- if not (and (eq $name "K8S_DEFAULT_NAMESPACE") (eq $v $.Release.Namespace)) }}
+{{- fail (printf "%s, which this chart does not run; use %s instead" $where (get $refused $name)) }}
+{{- end }}
+{{- else if hasKey $notNeeded $name }}
+{{- $_ := set $s "honoured" (append $s.honoured (printf "%s: not needed, %s" $name (get $notNeeded $name))) }}
+{{- else if has $name $known }}
+{{- if and (not (hasKey $e "value")) (hasKey $e "valueFrom") }}
+{{- fail (printf "%s and is read from valueFrom, which the chart cannot see; set the value that replaces it instead (docs/configuration.md)" $where) }}
+{{- end }}
+{{- $replaces := "" }}{{ $ok := true }}{{ $same := false }}
+{{- if eq $name "K8S_GLUE_MAX_PODS" }}
+{{- $replaces = "agentk8sglue.maxPods" }}{{ $ok = regexMatch "^[0-9]+$" $v }}
+{{- if $ok }}{{ $same = eq (int $v) (int $g.maxPods) }}{{ if eq (int $g.maxPods) 0 }}{{ $_ := set $s "maxPods" (int $v) }}{{ $same = true }}{{ end }}{{ end }}
+{{- else if eq $name "CLEARML_K8S_GLUE_KIND" }}
+{{- $replaces = "agentk8sglue.taskKind" }}{{ $ok = has (lower $v) (list "pod" "job") }}
+{{- $kind := ternary "Pod" "Job" (eq (lower $v) "pod") }}
+{{- if $ok }}{{ $same = eq $kind $s.taskKind }}{{ if and (eq $g.taskKind "Job") (not (kindIs "bool" $g.taskAsJob)) }}{{ $_ := set $s "taskKind" $kind }}{{ $same = true }}{{ end }}{{ end }}
+{{- else if eq $name "K8S_GLUE_POD_USE_IMAGE_ENTRYPOINT" }}
+{{- $replaces = "agentk8sglue.queues.<name>.queueSettings.useImageEntrypoint" }}
+{{- if not $g.queues }}
+{{- fail (printf "%s; with agentk8sglue.queue (a comma list) nothing replaces it: serve the queues with agentk8sglue.queues and set queueSettings.useImageEntrypoint" $where) }}
+{{- end }}
+{{- $_ := set $s "useImageEntrypoint" $truthy }}{{ $same = true }}
+{{- else if eq $name "CLEARML_AGENT_QUEUE_POLL_FREQ_SEC" }}
+{{- $replaces = "agentk8sglue.pollIntervalSeconds" }}{{ $ok = $number }}
+{{- if $ok }}{{ $secs := max 1 (int (ceil (float64 $v))) }}{{ $same = eq $secs (int $g.pollIntervalSeconds) }}{{ if eq (int $g.pollIntervalSeconds) 5 }}{{ $_ := set $s "pollIntervalSeconds" $secs }}{{ $same = true }}{{ end }}{{ end }}
+{{- else if eq $name "K8S_GLUE_QUEUE" }}
+{{- $replaces = "agentk8sglue.queue" }}
+{{- $same = or (eq $v (trim $g.queue)) (and (eq (trim $g.queue) "default") (not $g.queues)) }}
+{{- if and $same (not $g.queues) }}{{ $_ := set $s "queue" $v }}{{ end }}
+{{- else if eq $name "CLEARML_K8S_GLUE_DEBUG" }}
+{{- $replaces = "agentk8sglue.debugMode" }}
+{{- $same = or (not $truthy) (eq $s.logLevel "debug") (eq $g.logLevel "info") }}
+{{- if $truthy }}{{ $_ := set $s "logLevel" "debug" }}{{ end }}
+{{- else if eq $name "CLEARML_K8S_GLUE_EXTRA_BASH_SCRIPT" }}
+{{- $replaces = "agentk8sglue.customBashScript" }}
+{{- $same = or (not $g.customBashScript) (eq $g.customBashScript $e.value) }}
+{{- $_ := set $s "customBashScript" $e.value }}
+{{- else if eq $name "CLEARML_K8S_GLUE_POD_BASH_SCRIPT" }}
+{{- $replaces = "agentk8sglue.containerCustomBashScript" }}
+{{- $same = or (not $g.containerCustomBashScript) (eq $g.containerCustomBashScript $e.value) }}
+{{- $_ := set $s "containerCustomBashScript" $e.value }}
+{{- else if eq $name "K8S_GLUE_COMPLETED_POD_DELETION_DELAY_MINUTES" }}
+{{- $replaces = "agentk8sglue.completedPodDeletionDelayMinutes" }}{{ $ok = $number }}
+{{- if $ok }}{{ $mins := int (ceil (float64 $v)) }}{{ $same = eq $mins (int $g.completedPodDeletionDelayMinutes) }}{{ if eq (int $g.completedPodDeletionDelayMinutes) 0 }}{{ $_ := set $s "completedPodDeletionDelayMinutes" $mins }}{{ $same = true }}{{ end }}{{ end }}
+{{- else if eq $name "CLEARML_K8S_GLUE_MONITOR_ALL_NAMESPACES" }}
+{{- $replaces = "nothing (the glue watches its own namespace only)" }}
+{{- $same = not $truthy }}
+{{- end }}
+{{- if not $ok }}
+{{- fail (printf "%s; %q is not a value it takes: set %s instead" $where $v $replaces) }}
+{{- end }}
+{{- if not $same }}
+{{- fail (printf "%s; its value %q disagrees with %s, which replaces it: remove the variable" $where $v $replaces) }}
+{{- end }}
+{{- $_ := set $s "honoured" (append $s.honoured (printf "%s: honoured as %s" $name $replaces)) }}
+{{- end }}
+{{- end }}
+{{- toYaml $s }}
+{{- end }}
+
 {{/* Removes the keys of a dict whose value is empty ("", 0, false, null, {} or []). */}}
 {{- define "clearml-agent.dropEmpty" -}}
 {{- range $key, $value := . }}
@@ -143,14 +260,27 @@ only Secret names.
 */}}
 {{- define "clearml-agent.glueConfig" -}}
 {{- $g := .Values.agentk8sglue }}
-{{- if and (not $g.queues) (not (trim $g.queue)) }}
+{{- $s := include "clearml-agent.settings" . | fromYaml }}
+{{- if and (not $g.queues) (not (trim $s.queue)) }}
 {{- fail "no queue to serve: set agentk8sglue.queues (a map of queue names) or agentk8sglue.queue (a comma list)" }}
+{{- end }}
+{{- $rule := "is not a ClearML queue name: ClearML needs at least 3 characters besides white space at the ends" }}
+{{- range $name := splitList "," (ternary "" $s.queue (not (empty $g.queues))) }}
+{{- if and (trim $name) (lt (len (splitList "" (trim $name))) 3) }}
+{{- fail (printf "agentk8sglue.queue: %q %s" (trim $name) $rule) }}
+{{- end }}
 {{- end }}
 {{- $base := deepCopy $g.basePodTemplate }}
 {{- include "clearml-agent.dropEmpty" $base }}
 {{- $queues := dict }}
 {{- range $name, $queue := $g.queues }}
+{{- if lt (len (splitList "" (trim $name))) 3 }}
+{{- fail (printf "agentk8sglue.queues: %q %s" $name $rule) }}
+{{- end }}
 {{- $q := deepCopy $queue }}
+{{- if and (kindIs "bool" $s.useImageEntrypoint) (not (and $q.queueSettings (hasKey $q.queueSettings "useImageEntrypoint"))) }}
+{{- $_ := set $q "queueSettings" (merge (default dict $q.queueSettings) (dict "useImageEntrypoint" $s.useImageEntrypoint)) }}
+{{- end }}
 {{- with $q.queueSettings }}{{ include "clearml-agent.dropEmpty" . }}{{ end }}
 {{- include "clearml-agent.dropEmpty" $q }}
 {{- $_ := set $queues $name $q }}
@@ -176,15 +306,18 @@ only Secret names.
 {{- $glue := dict
   "namespace" .Release.Namespace
   "agentName" (include "clearml-agent.fullname" .)
-  "workerId" $g.workerId
-  "taskKind" $g.taskKind
-  "queue" (ternary "" (trim $g.queue) (not (empty $g.queues)))
+  "workerId" $s.workerId
+  "taskWorkerIdTemplate" $g.taskWorkerIdOverride
+  "customBashScript" $s.customBashScript
+  "containerCustomBashScript" $s.containerCustomBashScript
+  "taskKind" $s.taskKind
+  "queue" (ternary "" (trim $s.queue) (not (empty $g.queues)))
   "queues" $queues
   "createQueues" $g.createQueues
   "createQueueIfNotExists" $g.createQueueIfNotExists
   "basePodTemplate" $base
   "defaultContainerImage" $g.defaultContainerImage
-  "maxPods" $g.maxPods
+  "maxPods" $s.maxPods
   "monitoredResources" $monitored
   "pendingQueue" $g.pendingQueueName
   "pythonGlueNamespaces" $g.pythonGlueNamespaces
@@ -195,8 +328,8 @@ only Secret names.
 {{- /* Set after dropEmpty: an empty reason list means "none", not "the default", and a zero
 means zero (no requeue, no deletion delay; a zero poll interval is refused by the controller). */}}
 {{- $_ := set $glue "imagePull" (deepCopy $g.imagePull) }}
-{{- $_ := set $glue "pollIntervalSeconds" $g.pollIntervalSeconds }}
-{{- $_ := set $glue "completedPodDeletionDelayMinutes" $g.completedPodDeletionDelayMinutes }}
+{{- $_ := set $glue "pollIntervalSeconds" $s.pollIntervalSeconds }}
+{{- $_ := set $glue "completedPodDeletionDelayMinutes" $s.completedPodDeletionDelayMinutes }}
 {{- $_ := set $glue "disruptionRequeueLimit" $g.disruptionRequeueLimit }}
 {{- toYaml $glue }}
 {{- end }}
