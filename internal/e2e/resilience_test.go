@@ -179,8 +179,10 @@ agentk8sglue:
         annotations: {e2e.glue/run-ms: "200ms"}
 `)
 	jobs := e.recordJobs()
-	// Slow ClearML calls widen the window in which a launch is half done.
-	for _, ep := range []string{"tasks.enqueue", "tasks.get_all", "tasks.edit_hyper_params"} {
+	// Slow ClearML calls widen the windows in which a launch is half done: popped but no object
+	// yet (the task read), and object created but not yet in the pending queue.
+	e.emu.InjectFault(emulator.Fault{Endpoint: "tasks.get_all", Count: 1 << 30, Latency: 600 * time.Millisecond})
+	for _, ep := range []string{"tasks.enqueue", "tasks.edit_hyper_params"} {
 		e.emu.InjectFault(emulator.Fault{Endpoint: ep, Count: 1 << 30, Latency: 150 * time.Millisecond})
 	}
 	var ids []string
