@@ -46,6 +46,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	taskPath := fs.String("task", "", "task `file`: JSON as tasks.get_by_id returns it (the response, its data, or the task)")
 	queueID := fs.String("queue-id", "", "queue `id` for the queue label and templates; default: the task's execution.queue")
 	projectName := fs.String("project-name", "", "`name` of the task's project, for templates")
+	userPath := fs.String("user", "", "task owner `file`: JSON as users.get_by_id returns it (the response, its data, or the user), for templates")
 	podNumber := fs.Int("pod-number", 1, "session slot in sessions port mode")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -81,6 +82,12 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("task %s: %w", *taskPath, err)
 	}
+	var user map[string]any
+	if *userPath != "" {
+		if user, err = readObject(*userPath, "user"); err != nil {
+			return fmt.Errorf("user %s: %w", *userPath, err)
+		}
+	}
 	builder, err := podtemplate.NewBuilder(cfg)
 	if err != nil {
 		return err
@@ -90,7 +97,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		*queueID, _ = execution["queue"].(string)
 	}
 	obj, err := builder.Build(*queue, podtemplate.Input{
-		Task: task, QueueID: *queueID, QueueName: *queue, ProjectName: *projectName, PodNumber: *podNumber,
+		Task: task, QueueID: *queueID, QueueName: *queue, ProjectName: *projectName, User: user, PodNumber: *podNumber,
 	})
 	if err != nil {
 		return err
@@ -124,7 +131,11 @@ func loadConfig(path string, opts chart.RenderOptions) (*config.File, error) {
 
 // readTask reads a task saved from tasks.get_by_id: the whole response ({"meta", "data": {"task"}}),
 // its data ({"task"}) or the task itself.
-func readTask(path string) (map[string]any, error) {
+func readTask(path string) (map[string]any, error) { return readObject(path, "task") }
+
+// readObject reads a ClearML object saved from a get_by_id call under key ("task", "user"): the
+// whole response, its data, or the object itself, which must have an "id".
+func readObject(path, key string) (map[string]any, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -135,15 +146,15 @@ func readTask(path string) (map[string]any, error) {
 	if err := dec.Decode(&doc); err != nil {
 		return nil, err
 	}
-	task := doc
+	obj := doc
 	if d, ok := doc["data"].(map[string]any); ok {
-		task = d
+		obj = d
 	}
-	if t, ok := task["task"].(map[string]any); ok {
-		task = t
+	if t, ok := obj[key].(map[string]any); ok {
+		obj = t
 	}
-	if _, ok := task["id"].(string); !ok {
-		return nil, errors.New(`no task: want a JSON object with an "id", or {"task": ...}, or {"data": {"task": ...}}`)
+	if _, ok := obj["id"].(string); !ok {
+		return nil, fmt.Errorf(`no %[1]s: want a JSON object with an "id", or {"%[1]s": ...}, or {"data": {"%[1]s": ...}}`, key)
 	}
-	return task, nil
+	return obj, nil
 }

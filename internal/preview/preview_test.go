@@ -3,6 +3,7 @@ package preview
 import (
 	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -54,6 +55,7 @@ func TestRenderErrors(t *testing.T) {
 		"missing task":     {[]string{"--config", "testdata/glue.yaml", "--queue", "gpu-large", "--task", "testdata/nope.json"}, "task testdata/nope.json: open"},
 		"not a task":       {[]string{"--config", "testdata/glue.yaml", "--queue", "gpu-large", "--task", "testdata/glue.yaml"}, "task testdata/glue.yaml: invalid character"},
 		"task without id":  {[]string{"--config", "testdata/glue.yaml", "--queue", "gpu-large", "--task", "testdata/no-id.json"}, `no task: want a JSON object with an "id"`},
+		"user without id":  {[]string{"--config", "testdata/glue.yaml", "--queue", "gpu-large", "--task", task, "--user", "testdata/no-id.json"}, `user testdata/no-id.json: no user`},
 		"bad values":       {[]string{"--chart", chartDir, "--set", "agentk8sglue.queue=1", "--queue", "default", "--task", task}, "chart " + chartDir},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -65,6 +67,25 @@ func TestRenderErrors(t *testing.T) {
 				t.Errorf("printed %q on error", out)
 			}
 		})
+	}
+}
+
+// --user gives templates the owner the controller would look up.
+func TestRenderWithUser(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "glue.yaml")
+	if err := os.WriteFile(cfg, []byte("namespace: clearml\nqueues:\n  gpu: {templateOverrides: {env: [{name: OWNER, value: '${CLEARML_USER.given_name} ({{ .User.name }})'}]}}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, err := run("--config", cfg, "--queue", "gpu", "--task", "testdata/task-response.json", "--user", "testdata/user-response.json")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	if !strings.Contains(out, "value: Jane (Jane Doe)") {
+		t.Errorf("owner not rendered:\n%s", out)
+	}
+	_, _, err = run("--config", cfg, "--queue", "gpu", "--task", "testdata/task-response.json")
+	if err == nil || !strings.Contains(err.Error(), "${CLEARML_USER.given_name} has no value") {
+		t.Errorf("without --user: %v", err)
 	}
 }
 
