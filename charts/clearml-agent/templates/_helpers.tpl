@@ -182,7 +182,9 @@ outright when nothing here replaces it. YAML; "honoured" lists what NOTES.txt re
 {{- $number := regexMatch "^[0-9]+(\\.[0-9]+)?$" $v }}
 {{- $known := list "K8S_GLUE_MAX_PODS" "CLEARML_K8S_GLUE_KIND" "K8S_GLUE_POD_USE_IMAGE_ENTRYPOINT" "CLEARML_AGENT_QUEUE_POLL_FREQ_SEC" "K8S_GLUE_QUEUE" "CLEARML_K8S_GLUE_DEBUG" "CLEARML_K8S_GLUE_EXTRA_BASH_SCRIPT" "CLEARML_K8S_GLUE_POD_BASH_SCRIPT" "K8S_GLUE_COMPLETED_POD_DELETION_DELAY_MINUTES" "CLEARML_K8S_GLUE_MONITOR_ALL_NAMESPACES" }}
 {{- if hasKey $refused $name }}
-{{- if not (and (eq $name "K8S_DEFAULT_NAMESPACE") (eq $v $.Release.Namespace)) }}
+{{- if and (eq $name "K8S_DEFAULT_NAMESPACE") (eq $v $.Release.Namespace) }}
+{{- $_ := set $s "honoured" (append $s.honoured (printf "%s: not needed, tasks run in the release namespace" $name)) }}
+{{- else }}
 {{- fail (printf "%s, which this chart does not run; use %s instead" $where (get $refused $name)) }}
 {{- end }}
 {{- else if hasKey $notNeeded $name }}
