@@ -41,7 +41,7 @@ func (t *Tracker) Reserve(taskID, queue string, res resource.Quantity, slot int)
 		return false
 	}
 	t.entries[taskID] = entry{queue: queue, res: res.DeepCopy(), slot: slot, reserved: true}
-	metrics.LiveObjects.WithLabelValues(queue).Inc()
+	metrics.LiveObjects.WithLabelValues(metrics.QueueName(queue)).Inc()
 	return true
 }
 
@@ -63,7 +63,7 @@ func (t *Tracker) Observe(taskID, queue string, res resource.Quantity, slot int,
 	switch {
 	case live && !ok:
 		t.entries[taskID] = entry{queue: queue, res: res.DeepCopy(), slot: slot}
-		metrics.LiveObjects.WithLabelValues(queue).Inc()
+		metrics.LiveObjects.WithLabelValues(metrics.QueueName(queue)).Inc()
 	case live:
 		e.reserved, e.res, e.slot = false, res.DeepCopy(), slot
 		t.entries[taskID] = e
@@ -74,7 +74,7 @@ func (t *Tracker) Observe(taskID, queue string, res resource.Quantity, slot int,
 
 func (t *Tracker) remove(taskID string, e entry) {
 	delete(t.entries, taskID)
-	metrics.LiveObjects.WithLabelValues(e.queue).Dec()
+	metrics.LiveObjects.WithLabelValues(metrics.QueueName(e.queue)).Dec()
 }
 
 // Live returns the number of live objects of queue (an id).

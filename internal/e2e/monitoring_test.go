@@ -33,20 +33,6 @@ import (
 	"github.com/clearml-glue/clearml-glue/internal/metrics"
 )
 
-// awaitingWiring are metrics the alerts or the dashboard use that the controller does not produce
-// yet: the scheduler, monitor and controller have to call the internal/metrics helpers
-// (SetServedQueues, SetQueueDepth, SetQueueLimit, SetTaskPending, ClearMLTransport). Remove a
-// name once it is wired: the test fails while a listed metric is already exported.
-var awaitingWiring = []string{
-	"clearml_glue_queue_depth",
-	"clearml_glue_oldest_queued_task_age_seconds",
-	"clearml_glue_queue_at_limit",
-	"clearml_glue_pending_tasks",
-	"clearml_glue_oldest_pending_task_age_seconds",
-	"clearml_glue_clearml_requests_total",
-	"clearml_glue_clearml_request_duration_seconds",
-}
-
 // exportedOnEvent are counters whose label sets client_golang creates at their first event
 // (a requeue, a ClearML operation given up, a failed Kubernetes create or delete), which this
 // test does not provoke. They must still be registered (metrics.Names).
@@ -93,16 +79,14 @@ agentk8sglue:
 		}
 		assert.Check(t, slices.Contains(registered, name), "%s (%s) is no metric of the controller", name, where)
 		switch {
-		case slices.Contains(awaitingWiring, name):
-			assert.Check(t, !exported[name], "%s is exported now: remove it from awaitingWiring", name)
 		case slices.Contains(exportedOnEvent, name):
 		default:
 			assert.Check(t, exported[name], "%s (%s) is not in the controller's /metrics", name, where)
 			checked++
 		}
 	}
-	t.Logf("%d controller metrics referenced by the alerts and the dashboard: %d seen in /metrics, %d awaiting wiring, %d exported on their first event",
-		len(referenced)-1, checked, len(awaitingWiring), len(exportedOnEvent))
+	t.Logf("%d controller metrics referenced by the alerts and the dashboard: %d seen in /metrics, %d exported on their first event",
+		len(referenced)-1, checked, len(exportedOnEvent))
 }
 
 // A real Prometheus scrapes the controller and evaluates the chart's alerts: the
@@ -193,11 +177,6 @@ agentk8sglue:
 // the reason Unschedulable and ClearMLGlueQueueBacklogNoCapacity with the limit queue_max_pods,
 // in a real Prometheus (thresholds shortened through the chart's values).
 func TestMonitoringPendingAndBacklogAlertsInPrometheus(t *testing.T) {
-	for _, m := range []string{"clearml_glue_pending_tasks", "clearml_glue_oldest_pending_task_age_seconds", "clearml_glue_queue_depth", "clearml_glue_queue_at_limit"} {
-		if slices.Contains(awaitingWiring, m) {
-			t.Skipf("%s awaits its wiring in the scheduler or monitor (awaitingWiring)", m)
-		}
-	}
 	e := newEnv(t, `
 agentk8sglue:
   queues:

@@ -263,6 +263,7 @@ func (m *Monitor) sync(ctx context.Context, taskID string) (time.Duration, error
 		return 0, err
 	}
 	m.track(taskID, obs)
+	notePending(taskID, obs)
 	m.mu.Lock()
 	st := m.state[taskID]
 	m.mu.Unlock()
@@ -530,5 +531,30 @@ func (m *Monitor) Watching(taskID string) bool {
 func (m *Monitor) event(obj runtime.Object, kind, reason, msg string) {
 	if obj != nil && m.opts.Recorder != nil {
 		m.opts.Recorder.Event(obj, kind, reason, msg)
+	}
+}
+
+// notePending feeds clearml_glue_pending_tasks and the oldest pending age: a Job without a pod
+// yet, or a pending pod (with the reason it waits); anything else is not pending.
+func notePending(taskID string, obs observed) {
+	var obj metav1.Object
+	switch {
+	case obs.Job != nil:
+		obj = obs.Job
+	case obs.Pod != nil:
+		obj = obs.Pod
+	default:
+		metrics.ClearTaskPending(taskID)
+		return
+	}
+	queue := metrics.QueueName(obj.GetLabels()[podtemplate.LabelQueue])
+	switch {
+	case obs.Job != nil && jobEnd(obs.Job) == "" && obs.Pod == nil:
+		metrics.SetTaskPending(taskID, queue, metrics.ReasonPodNotCreated, obs.Job.CreationTimestamp.Time)
+	case obs.Pod != nil && obs.Pod.Status.Phase == corev1.PodPending && obs.Pod.DeletionTimestamp == nil:
+		reason, _ := pendingReason(obs.Pod)
+		metrics.SetTaskPending(taskID, queue, reason, obs.Pod.CreationTimestamp.Time)
+	default:
+		metrics.ClearTaskPending(taskID)
 	}
 }

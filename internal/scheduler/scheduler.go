@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -122,6 +123,7 @@ func (s *Scheduler) QueueIDs(ctx context.Context) ([]string, error) {
 		}
 	}
 	s.ids, s.names, s.missing = ids, names, missing
+	metrics.SetServedQueues(names)
 	err := errors.Join(errs...)
 	if err == nil {
 		s.resolved = snap
@@ -203,22 +205,35 @@ func (s *Scheduler) cycle(ctx context.Context) (pulled bool, err error) {
 	snap := s.opts.Config()
 	var ask []string
 	for _, id := range order {
-		if s.admit(snap, id) {
+		limit := s.limit(snap, id)
+		metrics.SetQueueLimit(s.queueName(id), limit)
+		if limit == "" {
 			ask = append(ask, id)
 		}
 	}
-	if len(ask) == 0 {
+	if len(order) == 0 {
 		return false, nil
 	}
+	// Every served queue, admitted or not: the depth of a full queue is what an operator needs,
+	// and it is the same one call.
 	queues, err := s.opts.Client.QueuesGetAll(ctx, clearml.QueuesGetAllRequest{
-		ID: ask, OnlyFields: []string{"id", "entries"}, SearchHidden: true,
+		ID: order, OnlyFields: []string{"id", "entries"}, SearchHidden: true,
 	})
 	if err != nil {
 		return false, err
 	}
 	waiting := map[string]int{}
 	for _, q := range queues {
-		waiting[q.ID] = len(q.Entries)
+		var oldest time.Time
+		for _, e := range q.Entries {
+			if oldest.IsZero() || e.Added.Before(oldest) {
+				oldest = e.Added.Time
+			}
+		}
+		metrics.SetQueueDepth(s.queueName(q.ID), len(q.Entries), oldest)
+		if slices.Contains(ask, q.ID) {
+			waiting[q.ID] = len(q.Entries)
+		}
 	}
 	for {
 		id := s.next(snap, ask, waiting)
@@ -258,29 +273,33 @@ func (s *Scheduler) next(snap *Snapshot, order []string, waiting map[string]int)
 // admit says whether a queue may be polled: its maxPods, the global maxPods and the monitored
 // resources all leave room for one more task. Checked before pulling, so no task is pulled only
 // to be pushed back.
-func (s *Scheduler) admit(snap *Snapshot, queueID string) bool {
+func (s *Scheduler) admit(snap *Snapshot, queueID string) bool { return s.limit(snap, queueID) == "" }
+
+// limit returns the limit that keeps queueID from taking one more task (a metrics.Limit* value),
+// "" when it may.
+func (s *Scheduler) limit(snap *Snapshot, queueID string) string {
 	f := snap.File
 	q, _ := f.QueueConfig(s.queueName(queueID))
 	t := s.opts.Tracker
 	if q.QueueSettings.MaxPods > 0 && t.Live(queueID) >= q.QueueSettings.MaxPods {
-		return false
+		return metrics.LimitQueueMaxPods
 	}
 	if f.MaxPods > 0 && t.Total() >= f.MaxPods {
-		return false
+		return metrics.LimitMaxPods
 	}
 	if f.Sessions.PortModeEnabled && t.FreeSlot(f.Sessions.MaxServices) == 0 {
-		return false // every session Service is taken
+		return metrics.LimitSessionService // every session Service is taken
 	}
 	if m := f.MonitoredResources; m.Limited() {
 		need, _ := snap.Builder.MonitoredAmounts(s.queueName(queueID))
 		if need.PerTask && t.Unfitted(queueID) {
-			return false // one task at a time until its rendered need is known (launch: Fit)
+			return metrics.LimitMaxResources // one task at a time until its rendered need is known (launch: Fit)
 		}
 		if !t.Admits(queueID, need.Quantity, m.MaxResources) {
-			return false
+			return metrics.LimitMaxResources
 		}
 	}
-	return true
+	return ""
 }
 
 // start reserves the task's slot and launches it in the background, bounded by MaxParallel.
