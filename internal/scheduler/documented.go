@@ -119,8 +119,7 @@ func (s *Scheduler) setProperties(ctx context.Context, snap *Snapshot, taskID, q
 			props = append(props, clearml.HyperParam{Section: "properties", Name: "k8s-gateway-address", Value: sess.ExternalIP})
 		}
 	}
-	_, err := s.opts.Client.TasksEditHyperParams(ctx, clearml.TasksEditHyperParamsRequest{Task: taskID, Hyperparams: props})
-	if err != nil {
+	if err := s.opts.Ops.SetProperties(ctx, taskID, props); err != nil {
 		log.Warn("could not set the task's k8s properties", "err", err)
 	}
 }
@@ -169,7 +168,7 @@ func (s *Scheduler) recordImage(ctx context.Context, task map[string]any, obj po
 	c.Arguments, _ = container["arguments"].(string)
 	c.SetupShellScript, _ = container["setup_shell_script"].(string)
 	id, _ := task["id"].(string)
-	if _, err := s.opts.Client.TasksEdit(ctx, clearml.TasksEditRequest{Task: id, Force: true, Container: c}); err != nil {
+	if err := s.opts.Ops.SetContainer(ctx, id, c); err != nil {
 		log.Warn("could not record the image on the task", "image", c.Image, "err", err)
 	}
 }

@@ -180,6 +180,24 @@ func (o *Ops) Ended(ctx context.Context, ids []string) (ended, gone []string, er
 	return ended, gone, nil
 }
 
+// SetProperties writes user properties (the section "properties") of the task.
+func (o *Ops) SetProperties(ctx context.Context, taskID string, props []clearml.HyperParam) error {
+	if _, err := o.Client.TasksEditHyperParams(ctx, clearml.TasksEditHyperParamsRequest{Task: taskID, Hyperparams: props}); err != nil {
+		metrics.ClearMLErrors.WithLabelValues("tasks.edit_hyper_params").Inc()
+		return fmt.Errorf("set properties of task %s: %w", taskID, err)
+	}
+	return nil
+}
+
+// SetContainer replaces the task's container section (image, arguments, setup script).
+func (o *Ops) SetContainer(ctx context.Context, taskID string, c *clearml.Container) error {
+	if _, err := o.Client.TasksEdit(ctx, clearml.TasksEditRequest{Task: taskID, Force: true, Container: c}); err != nil {
+		metrics.ClearMLErrors.WithLabelValues("tasks.edit").Inc()
+		return fmt.Errorf("set container of task %s: %w", taskID, err)
+	}
+	return nil
+}
+
 // ReportPending shows why the task's pod waits as its status message.
 func (o *Ops) ReportPending(ctx context.Context, taskID, text string) error {
 	if _, err := o.Client.TasksUpdate(ctx, clearml.TasksUpdateRequest{Task: taskID, StatusMessage: clearml.GlueStatusMessagePrefix + text}); err != nil {
