@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -23,6 +24,10 @@ type TokenClaims struct {
 	FeatureSet    string
 	ServerVersion string
 	Env           string
+	// Tenant is the tenant claim of a multi-tenant (Enterprise) server; empty elsewhere.
+	Tenant string
+	// ServiceAccountType is the identity's service_account_type (Enterprise; 0 when absent).
+	ServiceAccountType int
 }
 
 // session is the current token and the login in flight, guarded by Client.mu.
@@ -126,7 +131,14 @@ func (c *Client) login(ctx context.Context) (string, TokenClaims, error) {
 	var out struct {
 		Token string `json:"token"`
 	}
-	if err := c.send(ctx, "auth.login", c.basicAuth, "application/json", []byte("{}"), &out); err != nil {
+	authorization := c.basicAuth
+	if authorization == "" {
+		// A client made from a session token (Config.AuthToken) renews it with itself.
+		c.mu.Lock()
+		authorization = "Bearer " + c.renewWith
+		c.mu.Unlock()
+	}
+	if err := c.send(ctx, "auth.login", authorization, "application/json", []byte("{}"), &out); err != nil {
 		c.log.Warn("clearml login failed", "error", err.Error())
 		return "", TokenClaims{}, err
 	}
@@ -144,6 +156,7 @@ func (c *Client) login(ctx context.Context) (string, TokenClaims, error) {
 func (c *Client) setTokenLocked(token string, claims TokenClaims) {
 	s := &c.session
 	s.token, s.claims = token, claims
+	c.renewWith = token
 	s.refreshAt, s.unusableAt = time.Time{}, time.Time{}
 	if claims.Expires.IsZero() {
 		return
@@ -176,6 +189,7 @@ func decodeClaims(token string) (TokenClaims, error) {
 		FeatureSet    string   `json:"feature_set"`
 		ServerVersion string   `json:"server_version"`
 		Env           string   `json:"env"`
+		Tenant        string   `json:"tenant"`
 	}
 	if err := json.Unmarshal(payload, &raw); err != nil {
 		return TokenClaims{}, errors.New("token payload is not a JSON object of claims")
@@ -188,6 +202,15 @@ func decodeClaims(token string) (TokenClaims, error) {
 		FeatureSet:    raw.FeatureSet,
 		ServerVersion: raw.ServerVersion,
 		Env:           raw.Env,
+		Tenant:        raw.Tenant,
+	}
+	var extra struct {
+		Identity struct {
+			ServiceAccountType any `json:"service_account_type"`
+		} `json:"identity"`
+	}
+	if json.Unmarshal(payload, &extra) == nil {
+		claims.ServiceAccountType = intClaim(extra.Identity.ServiceAccountType)
 	}
 	if claims.APIVersion == "" {
 		// The Python agent's fallback for servers that predate the claim.
@@ -205,4 +228,16 @@ func unixTime(sec float64) time.Time {
 	}
 	whole, frac := math.Modf(sec)
 	return time.Unix(int64(whole), int64(frac*1e9)).UTC()
+}
+
+// intClaim reads a number claim that may be sent as a number or a string; anything else is 0.
+func intClaim(v any) int {
+	switch v := v.(type) {
+	case float64:
+		return int(v)
+	case string:
+		n, _ := strconv.Atoi(strings.TrimSpace(v))
+		return n
+	}
+	return 0
 }

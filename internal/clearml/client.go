@@ -43,6 +43,9 @@ type Config struct {
 	APIHost   string
 	AccessKey string
 	SecretKey string
+	// AuthToken is a session token to call with instead of AccessKey and SecretKey, as a task
+	// pod's agent does with CLEARML_AUTH_TOKEN; it is renewed with auth.login made with itself.
+	AuthToken string
 	// WorkerHeader is sent as X-ClearML-Worker (the default worker of log events);
 	// the default is the hostname, like the Python agent.
 	WorkerHeader string
@@ -82,6 +85,9 @@ type Client struct {
 
 	mu      sync.Mutex
 	session session
+	// renewWith is the token a client made from Config.AuthToken renews itself with: the
+	// latest one, kept when the session drops a rejected token.
+	renewWith string
 }
 
 // New validates cfg, fills in defaults and returns a client. It does not contact the server;
@@ -95,8 +101,8 @@ func New(cfg Config) (*Client, error) {
 		// Credentials in the URL would leak into every transport error message.
 		return nil, errors.New("clearml: APIHost must not contain user info, a query or a fragment")
 	}
-	if cfg.AccessKey == "" || cfg.SecretKey == "" {
-		return nil, errors.New("clearml: AccessKey and SecretKey are required")
+	if (cfg.AccessKey == "" || cfg.SecretKey == "") && cfg.AuthToken == "" {
+		return nil, errors.New("clearml: AccessKey and SecretKey are required (or AuthToken)")
 	}
 	if cfg.WorkerHeader == "" {
 		cfg.WorkerHeader, _ = os.Hostname()
@@ -126,14 +132,23 @@ func New(cfg Config) (*Client, error) {
 	if minLifetime <= 0 {
 		minLifetime = DefaultHTTPTimeout
 	}
-	return &Client{
+	c := &Client{
 		base:        u.String(),
 		cfg:         cfg,
 		log:         cfg.Logger.With("component", "clearml-client"),
-		basicAuth:   "Basic " + base64.StdEncoding.EncodeToString([]byte(cfg.AccessKey+":"+cfg.SecretKey)),
 		secrets:     newRedactor(cfg.AccessKey, cfg.SecretKey),
 		minLifetime: minLifetime,
-	}, nil
+	}
+	if cfg.AccessKey != "" && cfg.SecretKey != "" {
+		c.basicAuth = "Basic " + base64.StdEncoding.EncodeToString([]byte(cfg.AccessKey+":"+cfg.SecretKey))
+	} else {
+		claims, err := decodeClaims(cfg.AuthToken)
+		if err != nil {
+			return nil, fmt.Errorf("clearml: AuthToken: %w", err)
+		}
+		c.setTokenLocked(cfg.AuthToken, claims)
+	}
+	return c, nil
 }
 
 // Call sends req as the JSON body of service.action (e.g. "tasks.get_all") and decodes the
@@ -152,11 +167,16 @@ func (c *Client) Call(ctx context.Context, endpoint string, req, out any) error 
 
 // authorizedCall sends with the session token; a 401 refreshes the token once and retries once.
 func (c *Client) authorizedCall(ctx context.Context, endpoint, contentType string, body []byte, out any) error {
+	return c.authorizedCallWith(ctx, endpoint, nil, contentType, body, out)
+}
+
+// authorizedCallWith is authorizedCall with extra request headers.
+func (c *Client) authorizedCallWith(ctx context.Context, endpoint string, headers map[string]string, contentType string, body []byte, out any) error {
 	token, err := c.token(ctx)
 	if err != nil {
 		return err
 	}
-	err = c.send(ctx, endpoint, "Bearer "+token, contentType, body, out)
+	err = c.sendWith(ctx, endpoint, "Bearer "+token, headers, contentType, body, out)
 	var apiErr *APIError
 	if !errors.As(err, &apiErr) || apiErr.HTTPStatus != http.StatusUnauthorized {
 		return err
@@ -166,17 +186,22 @@ func (c *Client) authorizedCall(ctx context.Context, endpoint, contentType strin
 	if token, err = c.token(ctx); err != nil {
 		return err
 	}
-	return c.send(ctx, endpoint, "Bearer "+token, contentType, body, out)
+	return c.sendWith(ctx, endpoint, "Bearer "+token, headers, contentType, body, out)
 }
 
 // send posts body to endpoint with retries (exponential backoff with jitter) on transport
 // errors and 429/502/503/509, within ctx and MaxRetryElapsed.
 func (c *Client) send(ctx context.Context, endpoint, authorization, contentType string, body []byte, out any) error {
+	return c.sendWith(ctx, endpoint, authorization, nil, contentType, body, out)
+}
+
+// sendWith is send with extra request headers.
+func (c *Client) sendWith(ctx context.Context, endpoint, authorization string, headers map[string]string, contentType string, body []byte, out any) error {
 	var lastErr error
 	attempt := 0
 	op := func() (struct{}, error) {
 		attempt++
-		err := c.roundTrip(ctx, endpoint, authorization, contentType, body, out)
+		err := c.roundTrip(ctx, endpoint, authorization, headers, contentType, body, out)
 		if err == nil {
 			return struct{}{}, nil
 		}
@@ -215,7 +240,7 @@ func (c *Client) send(ctx context.Context, endpoint, authorization, contentType 
 }
 
 // roundTrip is one HTTP exchange. Server-provided text is redacted before it enters an error.
-func (c *Client) roundTrip(ctx context.Context, endpoint, authorization, contentType string, body []byte, out any) error {
+func (c *Client) roundTrip(ctx context.Context, endpoint, authorization string, headers map[string]string, contentType string, body []byte, out any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/v"+APIVersion+"/"+endpoint, bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("clearml: %s: %w", endpoint, err)
@@ -227,6 +252,9 @@ func (c *Client) roundTrip(ctx context.Context, endpoint, authorization, content
 	}
 	if c.cfg.WorkerHeader != "" {
 		req.Header.Set("X-ClearML-Worker", c.cfg.WorkerHeader)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
 	}
 	resp, err := c.cfg.HTTPClient.Do(req)
 	if err != nil {

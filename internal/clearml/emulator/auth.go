@@ -25,6 +25,8 @@ type tokenClaims struct {
 	ServerVersion string   `json:"server_version"`
 	ServerBuild   string   `json:"server_build"`
 	FeatureSet    string   `json:"feature_set"`
+	// Tenant is the Enterprise multi-tenant claim (Options.Tenants): the identity's company.
+	Tenant string `json:"tenant,omitempty"`
 }
 
 // authorize checks the Authorization header: Basic key:secret or Bearer JWT, as the server
@@ -41,11 +43,12 @@ func (s *Server) authorize(c *call, header string) (identity, *apiError) {
 			return identity{}, errUnauthorized(21, "Incorrect padding")
 		}
 		key, secret, _ := strings.Cut(string(raw), ":")
-		if subtle.ConstantTimeCompare([]byte(key), []byte(s.opts.AccessKey)) != 1 ||
-			subtle.ConstantTimeCompare([]byte(secret), []byte(s.opts.SecretKey)) != 1 {
+		k, ok := s.keys[key]
+		if !ok || subtle.ConstantTimeCompare([]byte(secret), []byte(k.secret)) != 1 {
 			return identity{}, errUnauthorized(22, "failed to locate provided credentials")
 		}
-		return s.userIdentity(), nil
+		u := s.users[k.user]
+		return s.identityOf(u, u.Company), nil
 	case "Bearer":
 		return s.verifyToken(value, c.now)
 	default:
@@ -54,8 +57,14 @@ func (s *Server) authorize(c *call, header string) (identity, *apiError) {
 }
 
 func (s *Server) userIdentity() identity {
-	return identity{User: s.opts.UserID, Company: s.opts.CompanyID, Role: "user",
-		UserName: s.opts.UserName, CompanyName: s.opts.CompanyName}
+	return s.identityOf(s.users[s.opts.UserID], s.opts.CompanyID)
+}
+
+// identityOf is the identity of u acting in company, as the server builds it from its
+// records (AuthBLL.get_token_for_user): the user's name and role, the company's name.
+func (s *Server) identityOf(u *User, company string) identity {
+	return identity{User: u.ID, Company: company, Role: orDefault(u.Role, roleUser), UserName: u.Name,
+		CompanyName: orDefault(s.companies[company], company)}
 }
 
 var jwtHeader = base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
@@ -65,6 +74,9 @@ func (s *Server) issueToken(id identity, now time.Time, lifetime time.Duration) 
 	claims := tokenClaims{
 		Identity: id, IAT: now.Unix(), SessionID: newID(), Env: "emulator", AuthType: "Bearer",
 		APIVersion: maxVersion.String(), ServerVersion: ServerVersion, ServerBuild: "emulator", FeatureSet: "basic",
+	}
+	if s.opts.Tenants {
+		claims.Tenant = id.Company
 	}
 	if lifetime != 0 {
 		claims.Exp = now.Add(lifetime).Unix()
@@ -110,7 +122,9 @@ func (s *Server) verifyToken(token string, now time.Time) (identity, *apiError) 
 	return claims.Identity, nil
 }
 
-// login is auth.login: a new token for the caller (Basic or Bearer renewal).
+// login is auth.login: a new token for the caller (Basic or Bearer renewal), or for the user
+// the caller impersonates (X-Clearml-Impersonate-As). Like the server, the token's identity is
+// rebuilt from the user's record, so an impersonated user's token is that user's own.
 func login(s *Server, c *call) (any, *apiError) {
 	req, aerr := decode[struct {
 		ExpirationSec *int64 `json:"expiration_sec"`
@@ -125,7 +139,11 @@ func login(s *Server, c *call) (any, *apiError) {
 		}
 		lifetime = time.Duration(*req.ExpirationSec) * time.Second
 	}
-	token := s.issueToken(c.identity, c.now, lifetime)
+	u, ok := s.users[c.identity.User]
+	if !ok {
+		return nil, newError(400, 301, "Invalid user id", "", "id", c.identity.User, "company", c.identity.Company)
+	}
+	token := s.issueToken(s.identityOf(u, c.identity.Company), c.now, lifetime)
 	c.setCookie = token
 	return map[string]any{"token": token}, nil
 }

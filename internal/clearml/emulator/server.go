@@ -25,12 +25,21 @@ const (
 
 // Options configures a Server. Zero values take defaults.
 type Options struct {
-	// AccessKey and SecretKey are the only valid credentials.
+	// AccessKey and SecretKey are the credentials of the emulator's user (AddCredentials adds
+	// keys of other users).
 	AccessKey, SecretKey string
-	// The single user and company every call acts as. UserGivenName and UserFamilyName
+	// The user and company every call with AccessKey acts as. UserGivenName and UserFamilyName
 	// default to the words of UserName (users.get_by_id).
 	UserID, UserName, CompanyID, CompanyName string
 	UserGivenName, UserFamilyName            string
+	// Role of the emulator's user (default "user"). "admin" may impersonate users of its company
+	// and "root" or "system" any user (X-Clearml-Impersonate-As), as the server allows; a glue
+	// running with --use-owner-token needs one of them (docs/clearml-protocol.md, "Owner tokens").
+	Role string
+	// Tenants makes the emulator an Enterprise multi-tenant server: tokens carry a tenant claim
+	// (the identity's company) and X-Clearml-Tenant moves a call to another company the user
+	// belongs to (User.Tenants).
+	Tenants bool
 	// TokenLifetime of issued tokens when the login does not ask (default 30 days, like the server).
 	TokenLifetime time.Duration
 	// StripPrefix is removed from request paths (the server's apiserver.request.strip_prefix).
@@ -71,7 +80,9 @@ type Server struct {
 	outageUntil   time.Time
 	outageStatus  int
 	tokenLifetime time.Duration
-	sessions      map[string]bool // issued session id -> revoked
+	sessions      map[string]bool   // issued session id -> revoked
+	keys          map[string]apiKey // access key -> secret and user
+	companies     map[string]string // company id -> name
 }
 
 // identity is who a call acts as (the JWT identity claim).
@@ -114,6 +125,9 @@ func New(opts Options) *Server {
 			*field = value
 		}
 	}
+	if opts.Role == "" {
+		opts.Role = roleUser
+	}
 	if opts.TokenLifetime <= 0 {
 		opts.TokenLifetime = DefaultTokenLifetime
 	}
@@ -135,7 +149,7 @@ func New(opts Options) *Server {
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	user := &User{ID: opts.UserID, Name: opts.UserName, GivenName: opts.UserGivenName, FamilyName: opts.UserFamilyName,
-		Company: opts.CompanyID, Created: opts.Now()}
+		Company: opts.CompanyID, Role: opts.Role, Created: opts.Now()}
 	return &Server{
 		opts:          opts,
 		uid:           newID(),
@@ -152,6 +166,8 @@ func New(opts Options) *Server {
 		calls:         map[string]int{},
 		tokenLifetime: opts.TokenLifetime,
 		sessions:      map[string]bool{},
+		keys:          map[string]apiKey{opts.AccessKey: {secret: opts.SecretKey, user: user.ID}},
+		companies:     map[string]string{opts.CompanyID: opts.CompanyName},
 	}
 }
 
@@ -252,6 +268,9 @@ func (s *Server) serve(r *http.Request, c *call, bodyErr *apiError) (any, *apiEr
 	if !ep.noAuth {
 		var aerr *apiError
 		if c.identity, aerr = s.authorize(c, r.Header.Get("Authorization")); aerr != nil {
+			return nil, aerr
+		}
+		if c.identity, aerr = s.impersonate(c.identity, r.Header); aerr != nil {
 			return nil, aerr
 		}
 	}

@@ -3,10 +3,16 @@ package emulator
 import "time"
 
 // User is an emulated user. The emulator starts with one (Options.UserID), the identity of
-// every call; AddUser adds owners for tasks created with TaskSpec.User.
+// calls made with Options.AccessKey; AddUser adds owners for tasks created with TaskSpec.User.
 type User struct {
 	ID, Name, GivenName, FamilyName, Avatar, Company string
-	Created                                          time.Time
+	// Role is the user's role (default "user"); users.get_by_id does not show it, like the
+	// server to a non-admin, but tokens and users.get_current_user do.
+	Role string
+	// Tenants are other companies the user belongs to on a multi-tenant emulator
+	// (Options.Tenants), reachable with X-Clearml-Tenant.
+	Tenants []string
+	Created time.Time
 }
 
 // doc is the user as users.get_by_id shows it; unset names are left out like the server's
@@ -39,8 +45,22 @@ func usersGetByID(s *Server, c *call) (any, *apiError) {
 	return map[string]any{"user": u.doc()}, nil
 }
 
-// AddUser adds (or replaces) a user of the emulator's company and returns its id; a missing ID
-// is generated, a zero Created is now.
+// usersGetCurrentUser is users.get_current_user: the caller's user (the impersonated one under
+// X-Clearml-Impersonate-As) with the role it acts with.
+func usersGetCurrentUser(s *Server, c *call) (any, *apiError) {
+	u, ok := s.users[c.identity.User]
+	if !ok {
+		return nil, newError(400, 300, "Invalid user", "failed loading user")
+	}
+	doc := u.doc()
+	doc["company"] = map[string]any{"id": c.identity.Company, "name": c.identity.CompanyName}
+	doc["role"] = c.identity.Role
+	return map[string]any{"user": doc, "getting_started": nil,
+		"settings": map[string]any{"max_download_items": 1000}}, nil
+}
+
+// AddUser adds (or replaces) a user of the emulator's company (or of u.Company) and returns its
+// id; a missing ID is generated, a zero Created is now, an empty Role is "user".
 func (s *Server) AddUser(u User) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -48,6 +68,7 @@ func (s *Server) AddUser(u User) string {
 		u.ID = newID()
 	}
 	u.Company = orDefault(u.Company, s.opts.CompanyID)
+	u.Role = orDefault(u.Role, roleUser)
 	if u.Created.IsZero() {
 		u.Created = s.opts.Now()
 	}

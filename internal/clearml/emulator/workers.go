@@ -48,6 +48,7 @@ func endpointTable() map[string]endpoint {
 		"projects.get_by_id":        {v(1, 0), false, projectsGetByID},
 		"projects.get_all":          {v(1, 0), false, projectsGetAll},
 		"users.get_by_id":           {v(1, 0), false, usersGetByID},
+		"users.get_current_user":    {v(1, 0), false, usersGetCurrentUser},
 	}
 }
 
