@@ -73,7 +73,9 @@ func TestLoginAsRefused(t *testing.T) {
 			user:    func(srv *emulator.Server) string { return srv.AddUser(emulator.User{Name: "Ada"}) },
 			wantMsg: "impersonation not allowed"},
 		"an owner the glue cannot reach": {role: "admin",
-			user:    func(srv *emulator.Server) string { return srv.AddUser(emulator.User{Name: "Bob", Company: "elsewhere"}) },
+			user: func(srv *emulator.Server) string {
+				return srv.AddUser(emulator.User{Name: "Bob", Company: "elsewhere"})
+			},
 			wantMsg: "unknown user"},
 		"an owner that no longer exists": {role: "admin",
 			user:    func(*emulator.Server) string { return "deleted-user" },
