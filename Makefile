@@ -40,10 +40,17 @@ build: ## Build bin/clearml-glue
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/clearml-glue ./cmd/clearml-glue
 
 .PHONY: test
-test: tools node-tools ## Run unit, chart, image and end-to-end tests (local control planes; a real node as root)
-	$(GO) test -count=1 -timeout 40m ./...
-	$(GO) test -count=1 -race -timeout 20m ./internal/clearml/...
+test: tools node-tools ## Run unit, chart, image and end-to-end tests with -race (local control planes; a real node as root)
+	$(GO) test -count=1 -race -timeout 40m ./...
 	cd ci/image && $(GO) test -count=1 ./...
+
+# Packages whose TestMain starts a local control plane (localcluster.Main, a real node) are not
+# unit tests; -short skips the other control-plane tests (the demo's) and the 30 s outage test.
+CLUSTER_TEST_DIRS = $(shell grep -rl 'func TestMain' --include='*_test.go' cmd internal | xargs grep -lE 'localcluster[.]|Main.m, Options' | xargs -n1 dirname | sort -u)
+
+.PHONY: test-unit
+test-unit: tools ## Run the unit tests only, no control plane (under a minute on 2 cores; the alert tests use promtool)
+	$(GO) test -count=1 -short $$($(GO) list ./... | grep -vxF "$$($(GO) list $(addprefix ./,$(CLUSTER_TEST_DIRS)))")
 
 .PHONY: test-real
 test-real: tools node-tools ## The chart on a real node (containerd, runc, kubelet; root): fails if the node cannot run
