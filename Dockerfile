@@ -14,6 +14,8 @@ COPY ci/image/go.mod ci/image/go.sum ci/image/
 RUN go mod download && cd ci/image && go mod download
 COPY cmd ./cmd
 COPY internal ./internal
+# The chart is built into the binary (clearml-glue run --values renders it without a checkout).
+COPY charts ./charts
 COPY ci/image ./ci/image
 ARG TARGETOS TARGETARCH
 ARG VERSION=dev

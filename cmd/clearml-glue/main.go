@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ import (
 	"github.com/clearml-glue/clearml-glue/internal/controller"
 	"github.com/clearml-glue/clearml-glue/internal/metrics"
 	"github.com/clearml-glue/clearml-glue/internal/preview"
+	"github.com/clearml-glue/clearml-glue/internal/standalone"
 )
 
 // version is stamped by the build (-X main.version=...).
@@ -32,7 +34,9 @@ const usage = `usage: clearml-glue [command] [flags]
 commands:
   run        run the controller (default); settings come from the environment
              (CLEARML_API_HOST, CLEARML_API_ACCESS_KEY, CLEARML_API_SECRET_KEY,
-             GLUE_NAMESPACE, GLUE_CONFIGMAP, ...; see docs/configuration.md)
+             GLUE_NAMESPACE, GLUE_CONFIGMAP, ...; see docs/configuration.md);
+             run --values FILE --credentials-secret NAME [flags] runs it without the chart,
+             like ClearML's K8s Glue script (run --help lists the flags)
   render     print the Job or Pod the controller would create for a task, without a cluster:
              render --values FILE [--values FILE ...] [--set k=v] --queue NAME --task TASK.json
   version    print the version
@@ -70,24 +74,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 func runController(ctx context.Context, args []string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file (default: in-cluster config)")
-	if err := fs.Parse(args); err != nil {
+	flags, err := standalone.ParseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
 		return err
+	}
+	if flags.Standalone() {
+		restConfig, err := kubeConfig(flags.Kubeconfig)
+		if err != nil {
+			return err
+		}
+		return runStandalone(ctx, flags, restConfig, stderr)
 	}
 	settings, err := config.LoadSettings()
 	if err != nil {
 		return fmt.Errorf("settings: %w", err)
 	}
-	var restConfig *rest.Config
-	if *kubeconfig != "" {
-		restConfig, err = clientcmd.BuildConfigFromFlags("", *kubeconfig)
-	} else {
-		restConfig, err = rest.InClusterConfig()
-	}
+	restConfig, err := kubeConfig(flags.Kubeconfig)
 	if err != nil {
-		return fmt.Errorf("kubernetes config: %w", err)
+		return err
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(settings.LogLevel)); err != nil {
@@ -97,6 +104,21 @@ func runController(ctx context.Context, args []string, stderr io.Writer) error {
 	metrics.SetBuildInfo(version)
 	logger.Info("starting", "version", version, "namespace", settings.Namespace, "configmap", settings.ConfigMap)
 	return controller.Run(ctx, controller.Options{Settings: settings, RESTConfig: restConfig, Logger: logger, ServeHTTP: true})
+}
+
+// kubeConfig is the client config of the kubeconfig file, else the in-cluster one.
+func kubeConfig(kubeconfig string) (*rest.Config, error) {
+	var restConfig *rest.Config
+	var err error
+	if kubeconfig != "" {
+		restConfig, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
+	} else {
+		restConfig, err = rest.InClusterConfig()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes config: %w", err)
+	}
+	return restConfig, nil
 }
 
 // newLogger returns the controller's JSON logger on w and routes client-go's klog output

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	helmchart "helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/engine"
@@ -27,10 +28,17 @@ const DefaultKubeVersion = "v1.37.2"
 type RenderOptions struct {
 	// ChartDir is the chart directory or archive, for example charts/clearml-agent.
 	ChartDir string
+	// Chart is a chart already loaded (LoadFS of the embedded chart); when set, ChartDir is
+	// not read.
+	Chart *helmchart.Chart
+	// BaseValues are merged first, under ValuesFiles: defaults of the caller's own.
+	BaseValues map[string]any
 	// ValuesFiles are merged in order, later files winning, like helm -f.
 	ValuesFiles []string
 	// Set holds helm --set expressions, applied after ValuesFiles.
 	Set []string
+	// OverrideValues are merged last, over Set: values the caller derives from its own flags.
+	OverrideValues map[string]any
 	// ReleaseName defaults to "clearml-agent", Namespace to "default".
 	ReleaseName, Namespace string
 	// KubeVersion is .Capabilities.KubeVersion, checked against the chart's kubeVersion;
@@ -55,11 +63,14 @@ type doc struct{ path, content string }
 // chart's values, validated against values.schema.json (so bad values fail with the schema's
 // message naming the key), the kubeVersion constraint checked, then every template executed.
 func Render(opts RenderOptions) (*Rendered, error) {
-	chrt, err := loader.Load(opts.ChartDir)
-	if err != nil {
-		return nil, fmt.Errorf("loading chart: %w", err)
+	chrt := opts.Chart
+	if chrt == nil {
+		var err error
+		if chrt, err = loader.Load(opts.ChartDir); err != nil {
+			return nil, fmt.Errorf("loading chart: %w", err)
+		}
 	}
-	vals, err := userValues(opts.ValuesFiles, opts.Set)
+	vals, err := userValues(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -174,10 +185,11 @@ func (r *Rendered) GlueConfig() (*config.File, error) {
 	}
 }
 
-// userValues merges values files and --set expressions the way the helm CLI does.
-func userValues(files, set []string) (map[string]any, error) {
-	vals := map[string]any{}
-	for _, f := range files {
+// userValues merges values files and --set expressions the way the helm CLI does, between
+// BaseValues and OverrideValues.
+func userValues(opts RenderOptions) (map[string]any, error) {
+	vals := MergeValues(map[string]any{}, opts.BaseValues)
+	for _, f := range opts.ValuesFiles {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			return nil, err
@@ -188,12 +200,12 @@ func userValues(files, set []string) (map[string]any, error) {
 		}
 		vals = MergeValues(vals, m.AsMap())
 	}
-	for _, s := range set {
+	for _, s := range opts.Set {
 		if err := strvals.ParseInto(s, vals); err != nil {
 			return nil, fmt.Errorf("--set %s: %w", s, err)
 		}
 	}
-	return vals, nil
+	return MergeValues(vals, opts.OverrideValues), nil
 }
 
 // MergeValues merges b into a copy of a, b winning, as helm does with several -f files: nested

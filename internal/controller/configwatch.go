@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
@@ -20,8 +21,9 @@ import (
 	"github.com/clearml-glue/clearml-glue/internal/scheduler"
 )
 
-// configWatch keeps the newest valid glue config. It watches only its own ConfigMap (a field
-// selector on the name, which is also what lets the chart's Role restrict it by resourceNames).
+// configWatch keeps the newest valid glue config. In the cluster it watches only its own ConfigMap
+// (a field selector on the name, which is also what lets the chart's Role restrict it by
+// resourceNames); run outside the chart it reads a file source instead (filesource.go).
 type configWatch struct {
 	namespace, name string
 	recorder        record.EventRecorder
@@ -62,21 +64,33 @@ func (w *configWatch) load(obj any) {
 	w.lastVersion = cm.ResourceVersion
 	w.configMap.Store(cm)
 	snap, err := parseSnapshot(cm)
+	w.apply(snap, err, cm, "configmap", w.name, "resourceVersion", cm.ResourceVersion)
+}
+
+// apply takes a new version of the config (snap) or refuses it (err != nil) with a log line, the
+// config_valid metric at 0 and, when the config has an object (its ConfigMap), a Warning Event on
+// it; the last good config keeps serving. where are log attributes naming the version.
+func (w *configWatch) apply(snap *scheduler.Snapshot, err error, obj runtime.Object, where ...any) {
+	event := func(reason string, err error) {
+		if obj != nil {
+			w.recorder.Event(obj, corev1.EventTypeWarning, reason, truncate(err.Error(), 1000))
+		}
+	}
 	if err != nil {
 		metrics.ConfigReloads.WithLabelValues("invalid").Inc()
 		metrics.ConfigValid.Set(0)
-		w.logger.Error("glue config refused; the last good config keeps serving", "configmap", w.name, "err", err)
-		w.recorder.Event(cm, corev1.EventTypeWarning, "InvalidConfig", truncate(err.Error(), 1000))
+		w.logger.Error("glue config refused; the last good config keeps serving", append(where, "err", err)...)
+		event("InvalidConfig", err)
 		return
 	}
 	for queue, qerr := range snap.Builder.QueueErrors() {
 		w.logger.Error("queue template invalid; its tasks will be failed with this error", "queue", queue, "err", qerr)
-		w.recorder.Event(cm, corev1.EventTypeWarning, "InvalidQueueTemplate", truncate(qerr.Error(), 1000))
+		event("InvalidQueueTemplate", qerr)
 	}
 	first := w.current.Swap(snap) == nil
 	metrics.ConfigReloads.WithLabelValues("ok").Inc()
 	metrics.ConfigValid.Set(1)
-	w.logger.Info("glue config loaded", "resourceVersion", cm.ResourceVersion, "queues", snap.File.QueueNames())
+	w.logger.Info("glue config loaded", append(where, "queues", snap.File.QueueNames())...)
 	if first {
 		close(w.first)
 	}

@@ -61,6 +61,9 @@ type Options struct {
 	ServeHTTP bool
 	// MonitorWorkers is the number of monitor workers (default 4).
 	MonitorWorkers int
+	// File, when set, is where the glue config comes from (a glue run outside the chart);
+	// otherwise it is the ConfigMap Settings.ConfigMap, watched in Settings.Namespace.
+	File *FileSource
 }
 
 // Run runs the glue until ctx ends: it returns nil on a clean shutdown and an error when it
@@ -100,8 +103,13 @@ func Run(ctx context.Context, o Options) error {
 	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "clearml-glue", Host: s.PodName})
 
 	watch := newConfigWatch(s.Namespace, s.ConfigMap, recorder, log)
-	watch.start(ctx, cs)
-	log.Info("waiting for a valid glue config", "configmap", s.Namespace+"/"+s.ConfigMap)
+	if o.File != nil {
+		watch.watchFiles(ctx, o.File)
+		log.Info("waiting for a valid glue config", "source", o.File.Name)
+	} else {
+		watch.start(ctx, cs)
+		log.Info("waiting for a valid glue config", "configmap", s.Namespace+"/"+s.ConfigMap)
+	}
 	select {
 	case <-watch.first:
 	case <-ctx.Done():
