@@ -55,6 +55,11 @@ func runStandalone(ctx context.Context, flags *standalone.Flags, restConfig *res
 	if flags.Debug {
 		settings.LogLevel = "debug"
 	}
+	for _, name := range []string{"GLUE_NAMESPACE", "GLUE_CONFIGMAP"} {
+		if os.Getenv(name) != "" {
+			logger.Warn(name+" is not read without the chart: the configuration comes from the files and flags", "config", loader.Name())
+		}
+	}
 	metrics.SetBuildInfo(version)
 	logger.Info("starting without the chart", "version", version, "namespace", first.Namespace, "config", loader.Name(),
 		"clearml", server.APIHost, "clearmlConf", server.ConfigFile, "found", server.Sources, "leaderElection", settings.LeaderElection)
