@@ -92,6 +92,11 @@ func TestRoleRules(t *testing.T) {
 		{"bare pods", []string{"agentk8sglue.taskKind=Pod"}, podCreate},
 		{"bare pods, open-source key", []string{"agentk8sglue.taskAsJob=false"}, podCreate},
 		{"bare pods, Python glue variable", []string{"agentk8sglue.extraEnvs[0].name=CLEARML_K8S_GLUE_KIND", "agentk8sglue.extraEnvs[0].value=pod"}, podCreate},
+		// Owner tokens: the per-task Secret is created, never read, listed or changed.
+		{"owner tokens", []string{"agentk8sglue.useOwnerToken=true"}, with(
+			rule{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"create"}},
+		)},
+		{"task credentials", []string{"clearml.taskCredentials.accessKey=TASK-KEY", "clearml.taskCredentials.secretKey=task-secret"}, base},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -112,11 +117,10 @@ var clusterScoped = map[string]bool{
 	"componentstatuses": true, "tokenreviews": true, "subjectaccessreviews": true,
 }
 
-var writeVerbs = map[string]bool{"create": true, "update": true, "patch": true, "delete": true, "deletecollection": true, "*": true}
-
 // TestRBACInvariants checks every ci values file, and one with every feature on, against the
-// open-source chart's RBAC defects: no wildcard, no secrets write, no extensions group, nothing
-// cluster-scoped in a Role, and no ClusterRole or ClusterRoleBinding unless asked for.
+// open-source chart's RBAC defects: no wildcard, no right on secrets (but create with owner tokens,
+// and only then), no extensions group, nothing cluster-scoped in a Role, and no ClusterRole or
+// ClusterRoleBinding unless asked for.
 func TestRBACInvariants(t *testing.T) {
 	type renderCase struct {
 		name  string
@@ -125,6 +129,7 @@ func TestRBACInvariants(t *testing.T) {
 	}
 	cases := []renderCase{{name: "everything on", files: []string{filepath.Join(chartDir, "ci", "default-values.yaml")}, set: []string{
 		"agentk8sglue.leaderElection.enabled=true", "sessions.portModeEnabled=true", "agentk8sglue.taskKind=Pod", "agentk8sglue.metrics.serviceMonitor.enabled=true",
+		"agentk8sglue.useOwnerToken=true",
 	}}}
 	for _, f := range ciValuesFiles(t) {
 		cases = append(cases, renderCase{name: feature(f), files: []string{f}})
@@ -133,6 +138,8 @@ func TestRBACInvariants(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			r := render(t, c.files, c.set...)
 			clusterBindingsAsked := c.name == "open-source-compatibility"
+			ownerTokens := glueConfig(t, r).UseOwnerToken
+			secretsCreated := false
 			for _, o := range objects(t, r) {
 				switch o.GetKind() {
 				case "ClusterRole":
@@ -154,11 +161,18 @@ func TestRBACInvariants(t *testing.T) {
 						t.Errorf("resource %q in %+v", res, ru)
 					}
 					for _, v := range ru.Verbs {
-						if v == "*" || (res == "secrets" && writeVerbs[v]) {
+						if res == "secrets" && v == "create" && ownerTokens && len(ru.ResourceNames) == 0 {
+							secretsCreated = true
+							continue
+						}
+						if v == "*" || res == "secrets" {
 							t.Errorf("verb %q on %s", v, res)
 						}
 					}
 				}
+			}
+			if ownerTokens != secretsCreated {
+				t.Errorf("useOwnerToken %v but secrets create granted: %v", ownerTokens, secretsCreated)
 			}
 		})
 	}

@@ -2,6 +2,7 @@ package clearml
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 )
@@ -11,6 +12,11 @@ const (
 	ImpersonateHeader = "X-Clearml-Impersonate-As"
 	TenantHeader      = "X-Clearml-Tenant"
 )
+
+// ErrNotImpersonated is wrapped by LoginAs errors that are not the server's answer to a call but
+// mean the same for every retry: the task has no owner, or the server answered a token that is
+// not the owner's (a server that ignores the impersonation header).
+var ErrNotImpersonated = errors.New("not impersonated")
 
 // OwnerToken is a session token of another user, obtained through impersonation. Token is a
 // credential: it goes into a Kubernetes Secret and nowhere else (no log, no error, no event).
@@ -44,7 +50,7 @@ func CanImpersonate(c TokenClaims) bool {
 // Errors name the user and the company, never the token.
 func (c *Client) LoginAs(ctx context.Context, userID, company string) (OwnerToken, error) {
 	if userID == "" {
-		return OwnerToken{}, fmt.Errorf("clearml: auth.login as the task's owner: the task has no owner")
+		return OwnerToken{}, fmt.Errorf("clearml: auth.login as the task's owner: the task has no owner (%w)", ErrNotImpersonated)
 	}
 	var out struct {
 		Token string `json:"token"`
@@ -55,10 +61,10 @@ func (c *Client) LoginAs(ctx context.Context, userID, company string) (OwnerToke
 	}
 	claims, err := decodeClaims(out.Token)
 	if err != nil {
-		return OwnerToken{}, fmt.Errorf("clearml: auth.login as user %s: %w", userID, err)
+		return OwnerToken{}, fmt.Errorf("clearml: auth.login as user %s: %w (%w)", userID, err, ErrNotImpersonated)
 	}
 	if claims.Identity.User != userID {
-		return OwnerToken{}, fmt.Errorf("clearml: auth.login as user %s: the server answered a token of user %q (does it support impersonation?)", userID, claims.Identity.User)
+		return OwnerToken{}, fmt.Errorf("clearml: auth.login as user %s: the server answered a token of user %q, not of the user asked for (%w)", userID, claims.Identity.User, ErrNotImpersonated)
 	}
 	if company == "" || tenantOf(claims) == company {
 		return OwnerToken{Token: out.Token, Claims: claims}, nil
@@ -70,10 +76,10 @@ func (c *Client) LoginAs(ctx context.Context, userID, company string) (OwnerToke
 		return OwnerToken{}, fmt.Errorf("clearml: auth.login as user %s in tenant %s: %w", userID, company, err)
 	}
 	if claims, err = decodeClaims(out.Token); err != nil {
-		return OwnerToken{}, fmt.Errorf("clearml: auth.login as user %s in tenant %s: %w", userID, company, err)
+		return OwnerToken{}, fmt.Errorf("clearml: auth.login as user %s in tenant %s: %w (%w)", userID, company, err, ErrNotImpersonated)
 	}
 	if claims.Identity.User != userID || tenantOf(claims) != company {
-		return OwnerToken{}, fmt.Errorf("clearml: auth.login as user %s in tenant %s: the server answered a token of user %q in %q", userID, company, claims.Identity.User, tenantOf(claims))
+		return OwnerToken{}, fmt.Errorf("clearml: auth.login as user %s in tenant %s: the server answered a token of user %q in %q (%w)", userID, company, claims.Identity.User, tenantOf(claims), ErrNotImpersonated)
 	}
 	return OwnerToken{Token: out.Token, Claims: claims}, nil
 }

@@ -26,6 +26,9 @@ const (
 	CredentialsAccessKeyKey = "agentk8sglue_key"
 	CredentialsSecretKeyKey = "agentk8sglue_secret"
 	ConfigSecretKey         = "clearml.conf"
+	// Keys of ClearMLRefs.TaskCredentialsSecret (the chart's clearml.taskCredentials).
+	TaskCredentialsAccessKeyKey = "access_key"
+	TaskCredentialsSecretKeyKey = "secret_key"
 )
 
 // Task kinds the glue can launch.
@@ -85,6 +88,10 @@ type File struct {
 	// (Pods or Jobs named clearml-id-<task> with its CLEARML=agent-<hash> label): a task that has
 	// one there is left to that glue, never launched a second time.
 	PythonGlueNamespaces []string `json:"pythonGlueNamespaces,omitempty"`
+	// UseOwnerToken runs each task as its owner (ClearML's --use-owner-token): the glue
+	// impersonates the owner and gives the task pod only a token of that user, in a Secret it
+	// creates per object (internal/scheduler/ownertoken.go). Task pods get no glue credentials.
+	UseOwnerToken bool `json:"useOwnerToken,omitempty"`
 }
 
 // Queue is one entry of File.Queues.
@@ -141,6 +148,10 @@ type ClearMLRefs struct {
 	// CredentialsSecret holds the keys CredentialsAccessKeyKey and CredentialsSecretKeyKey (the
 	// open-source chart's names, so existingAgentk8sglueSecret keeps working).
 	CredentialsSecret string `json:"credentialsSecret,omitempty"`
+	// TaskCredentialsSecret holds the task pods' own credentials (keys
+	// TaskCredentialsAccessKeyKey and TaskCredentialsSecretKeyKey); empty gives task pods the
+	// CredentialsSecret, the glue's own identity, as the open-source chart does.
+	TaskCredentialsSecret string `json:"taskCredentialsSecret,omitempty"`
 	// ConfigSecret holds clearml.conf (key ConfigSecretKey), mounted into task pods when set.
 	ConfigSecret     string `json:"configSecret,omitempty"`
 	CheckCertificate *bool  `json:"checkCertificate,omitempty"`
@@ -263,6 +274,7 @@ func (f *File) Validate() error {
 			errs = append(errs, field.Invalid(p.path, p.value, err.Error()))
 		}
 	}
+	errs = append(errs, f.validateTaskIdentity()...)
 	// One error a line, sorted by path, so a user reads them like a list of values keys.
 	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 	out := make([]error, len(errs))

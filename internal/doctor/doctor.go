@@ -36,8 +36,13 @@ type Inputs struct {
 	// out).
 	File    *config.File
 	Builder *podtemplate.Builder
-	// Clientset acts as the controller (its ServiceAccount).
+	// Clientset acts as the controller (its ServiceAccount), or as a user who may review its
+	// rights (ServiceAccount).
 	Clientset kubernetes.Interface
+	// ServiceAccount, when set ("namespace/name"), is whose rights the permission check reviews
+	// (SubjectAccessReview: `clearml-glue doctor` run from a laptop); empty reviews the
+	// Clientset's own identity (SelfSubjectAccessReview, as in the controller's pod).
+	ServiceAccount string
 	// DialTimeout bounds each network check (default 5 s).
 	DialTimeout time.Duration
 }
@@ -77,7 +82,7 @@ func Run(ctx context.Context, in Inputs) []Finding {
 		out = append(out, queues(ctx, client, in.File)...)
 	}
 	if in.Clientset != nil && in.File != nil {
-		out = append(out, permissions(ctx, in.Clientset, in.File, in.Settings)...)
+		out = append(out, permissions(ctx, in.Clientset, in.File, in.Settings, in.ServiceAccount)...)
 		out = append(out, secrets(ctx, in.Clientset, in.File)...)
 	}
 	if in.Builder != nil && in.File != nil {
@@ -239,8 +244,10 @@ func (p Permission) String() string {
 func Needs(f *config.File, s config.Settings) []Permission {
 	ns := f.Namespace
 	var p []Permission
-	for _, v := range []string{"get", "list", "watch"} {
-		p = append(p, Permission{Resource: "configmaps", Verb: v, Name: s.ConfigMap, Namespace: s.Namespace})
+	if s.ConfigMap != "" { // empty: a glue run without the chart reads its config from files
+		for _, v := range []string{"get", "list", "watch"} {
+			p = append(p, Permission{Resource: "configmaps", Verb: v, Name: s.ConfigMap, Namespace: s.Namespace})
+		}
 	}
 	for _, v := range []string{"create", "get", "list", "watch", "delete"} {
 		p = append(p, Permission{Group: "batch", Resource: "jobs", Verb: v, Namespace: ns})
@@ -253,6 +260,10 @@ func Needs(f *config.File, s config.Settings) []Permission {
 	}
 	for _, v := range []string{"create", "patch"} {
 		p = append(p, Permission{Resource: "events", Verb: v, Namespace: s.Namespace})
+	}
+	if f.UseOwnerToken {
+		// The per-task owner token Secret (internal/scheduler/ownertoken.go); never read.
+		p = append(p, Permission{Resource: "secrets", Verb: "create", Namespace: ns})
 	}
 	if s.LeaderElection {
 		p = append(p, Permission{Group: "coordination.k8s.io", Resource: "leases", Verb: "create", Namespace: s.Namespace})
@@ -267,20 +278,17 @@ func Needs(f *config.File, s config.Settings) []Permission {
 	return p
 }
 
-func permissions(ctx context.Context, cs kubernetes.Interface, f *config.File, s config.Settings) []Finding {
+func permissions(ctx context.Context, cs kubernetes.Interface, f *config.File, s config.Settings, serviceAccount string) []Finding {
 	var missing []string
 	var reviewErr error
 	for _, p := range Needs(f, s) {
-		review, err := cs.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
-			Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authorizationv1.ResourceAttributes{
-				Namespace: p.Namespace, Verb: p.Verb, Group: p.Group, Resource: p.Resource, Name: p.Name,
-			}},
-		}, metav1.CreateOptions{})
+		attrs := &authorizationv1.ResourceAttributes{Namespace: p.Namespace, Verb: p.Verb, Group: p.Group, Resource: p.Resource, Name: p.Name}
+		allowed, err := review(ctx, cs, attrs, serviceAccount)
 		if err != nil {
 			reviewErr = err
 			break
 		}
-		if !review.Status.Allowed {
+		if !allowed {
 			missing = append(missing, p.String())
 		}
 	}
@@ -296,10 +304,34 @@ func permissions(ctx context.Context, cs kubernetes.Interface, f *config.File, s
 	return []Finding{fd}
 }
 
-// secrets checks that the Secrets task pods reference exist (the Role may read exactly these).
+// review asks the API server whether the Clientset's identity (serviceAccount empty) or the
+// ServiceAccount "namespace/name" may do attrs.
+func review(ctx context.Context, cs kubernetes.Interface, attrs *authorizationv1.ResourceAttributes, serviceAccount string) (bool, error) {
+	if serviceAccount == "" {
+		r, err := cs.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
+			Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: attrs}}, metav1.CreateOptions{})
+		if err != nil {
+			return false, err
+		}
+		return r.Status.Allowed, nil
+	}
+	ns, name, _ := strings.Cut(serviceAccount, "/")
+	r, err := cs.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{
+		Spec: authorizationv1.SubjectAccessReviewSpec{ResourceAttributes: attrs,
+			User:   "system:serviceaccount:" + ns + ":" + name,
+			Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"}}}, metav1.CreateOptions{})
+	if err != nil {
+		return false, err
+	}
+	return r.Status.Allowed, nil
+}
+
+// secrets checks that the Secrets task pods reference exist (the chart's Role may get exactly
+// these, by name).
 func secrets(ctx context.Context, cs kubernetes.Interface, f *config.File) []Finding {
 	refs := []struct{ name, key string }{
 		{f.ClearML.CredentialsSecret, "clearml.existingAgentk8sglueSecret"},
+		{f.ClearML.TaskCredentialsSecret, "clearml.taskCredentials.existingSecret"},
 		{f.ClearML.ConfigSecret, "clearml.existingClearmlConfigSecret"},
 	}
 	for _, s := range f.ImagePullSecrets {

@@ -42,6 +42,9 @@ type Input struct {
 	// PodNumber is the free session slot (1..maxServices) in sessions port mode, which the caller
 	// picks; it is ignored otherwise.
 	PodNumber int
+	// OwnerTokenSecret names the Secret with the owner's token the task container reads, with
+	// config.File.UseOwnerToken (default OwnerTokenSecretName(task, "")); ignored otherwise.
+	OwnerTokenSecret string
 }
 
 // Paths and names the built objects use.
@@ -278,7 +281,7 @@ func (b *Builder) build(q *queueTemplate, in Input, d *templateData, exec func(*
 		return nil, []*fieldError{invalid(fieldPath{"metadata", "name"}, name, "made from the task id is not a valid name: "+strings.Join(msgs, "; "))}
 	}
 	main := &pt.Spec.Containers[0]
-	if err := b.setUpTaskContainer(q, d, &pt.Spec, main, name, workerID); err != nil {
+	if err := b.setUpTaskContainer(q, d, &pt.Spec, main, name, workerID, in.OwnerTokenSecret); err != nil {
 		return nil, []*fieldError{{problem: err.Error()}}
 	}
 	pt.Spec.RestartPolicy = corev1.RestartPolicyNever
@@ -307,6 +310,7 @@ func (b *Builder) build(q *queueTemplate, in Input, d *templateData, exec func(*
 	objectAnnotations := maps.Clone(pt.Annotations)
 	problems = append(problems, addFileMounts(&pt, main, files)...)
 	problems = append(problems, validatePodTemplate(&pt)...)
+	problems = append(problems, b.glueSecretRefs(&pt.Spec)...)
 	if len(problems) > 0 {
 		return nil, problems
 	}
@@ -373,7 +377,7 @@ func (q *queueTemplate) render(exec func(*leaf) (string, error), d *templateData
 
 // setUpTaskContainer names the task's container, picks its image and sets its environment and
 // command.
-func (b *Builder) setUpTaskContainer(q *queueTemplate, d *templateData, spec *corev1.PodSpec, c *corev1.Container, name, workerID string) error {
+func (b *Builder) setUpTaskContainer(q *queueTemplate, d *templateData, spec *corev1.PodSpec, c *corev1.Container, name, workerID, tokenSecret string) error {
 	env, err := envFromArguments(d.Task.Container["arguments"])
 	if err != nil {
 		return err
@@ -384,7 +388,7 @@ func (b *Builder) setUpTaskContainer(q *queueTemplate, d *templateData, spec *co
 	for _, e := range env {
 		setEnv(c, e)
 	}
-	b.addClearMLAccess(spec, c, workerID)
+	b.addClearMLAccess(spec, c, workerID, d.Task.ID, tokenSecret)
 	if q.settings.UseImageEntrypoint {
 		setEnv(c, corev1.EnvVar{Name: "CLEARML_TASK_ID", Value: d.Task.ID})
 		return nil
@@ -431,9 +435,9 @@ func sanitizeRenderedLabels(compiled, rendered map[string]any, keep map[string]b
 }
 
 // addClearMLAccess gives the task's container what it needs to reach ClearML. Server addresses
-// are defaults a template may override; the worker id and the credentials are the glue's.
-// Credentials and clearml.conf are Secret references, never values.
-func (b *Builder) addClearMLAccess(spec *corev1.PodSpec, c *corev1.Container, workerID string) {
+// are defaults a template may override; the worker id is the glue's, the credentials those
+// addCredentials picks. Credentials and clearml.conf are Secret references, never values.
+func (b *Builder) addClearMLAccess(spec *corev1.PodSpec, c *corev1.Container, workerID, taskID, tokenSecret string) {
 	refs := b.cfg.ClearML
 	hosts := []corev1.EnvVar{
 		{Name: "CLEARML_API_HOST", Value: refs.APIServerURL},
@@ -449,16 +453,7 @@ func (b *Builder) addClearMLAccess(spec *corev1.PodSpec, c *corev1.Container, wo
 		}
 	}
 	setEnv(c, corev1.EnvVar{Name: "CLEARML_WORKER_ID", Value: workerID})
-	if refs.CredentialsSecret != "" {
-		for _, e := range [][2]string{
-			{"CLEARML_API_ACCESS_KEY", config.CredentialsAccessKeyKey},
-			{"CLEARML_API_SECRET_KEY", config.CredentialsSecretKeyKey},
-		} {
-			setEnv(c, corev1.EnvVar{Name: e[0], ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
-				LocalObjectReference: corev1.LocalObjectReference{Name: refs.CredentialsSecret}, Key: e[1],
-			}}})
-		}
-	}
+	b.addCredentials(c, taskID, tokenSecret)
 	if refs.ConfigSecret != "" {
 		setEnv(c, corev1.EnvVar{Name: "CLEARML_CONFIG_FILE", Value: clearmlConfPath})
 		spec.Volumes = append(spec.Volumes, corev1.Volume{Name: confVolume, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{

@@ -71,6 +71,7 @@ type Scheduler struct {
 	names    map[string]string // id -> name
 	missing  map[string]bool   // served queues not found on the server
 	lookups  lookupCache       // project names and task owners the templates read
+	note     identityNote      // what task pods act as, last said (ownertoken.go)
 }
 
 // New returns a Scheduler.
@@ -95,6 +96,7 @@ func (s *Scheduler) QueueIDs(ctx context.Context) ([]string, error) {
 	snap := s.opts.Config()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.noteIdentity(snap)
 	if s.resolved == snap {
 		return s.orderedIDs(snap), nil
 	}
@@ -358,6 +360,9 @@ func (s *Scheduler) launch(ctx context.Context, snap *Snapshot, queueID, taskID 
 		}
 	}
 	in := podtemplate.Input{Task: task, QueueID: queueID, QueueName: name, PodNumber: slot}
+	if snap.File.UseOwnerToken {
+		in.OwnerTokenSecret = podtemplate.OwnerTokenSecretName(taskID, ownerTokenSuffix())
+	}
 	if err := s.lookUp(ctx, snap, name, task, &in); err != nil {
 		log.Warn("could not read what the queue's templates need; task goes back to the front of its queue", "err", err)
 		s.giveBack(ctx, taskID, queueID, "could not read project or user")
@@ -381,6 +386,13 @@ func (s *Scheduler) launch(ctx context.Context, snap *Snapshot, queueID, taskID 
 		s.giveBack(ctx, taskID, queueID, "monitored resources in use")
 		return
 	}
+	var token clearml.OwnerToken
+	if snap.File.UseOwnerToken {
+		var ok bool
+		if token, ok = s.ownerToken(ctx, log, task, taskID, queueID); !ok {
+			return
+		}
+	}
 	if err := s.create(ctx, obj); err != nil {
 		if transient(err) {
 			log.Warn("kubernetes API unavailable; task goes back to the front of its queue", "err", err)
@@ -388,6 +400,9 @@ func (s *Scheduler) launch(ctx context.Context, snap *Snapshot, queueID, taskID 
 			return
 		}
 		s.failLaunch(ctx, taskID, fmt.Sprintf("%s %s refused by Kubernetes: %v", kindOf(obj), obj.GetName(), err))
+		return
+	}
+	if snap.File.UseOwnerToken && !s.storeOwnerToken(ctx, log, obj, in.OwnerTokenSecret, token, taskID) {
 		return
 	}
 	if err := s.opts.Ops.EnqueuePending(ctx, taskID, "k8s glue "+s.opts.Ops.WorkerID+": from queue "+name, false); err != nil {
@@ -458,9 +473,15 @@ func (s *Scheduler) createOnce(ctx context.Context, obj podtemplate.Object) erro
 	var err error
 	switch o := obj.(type) {
 	case *batchv1.Job:
-		_, err = s.opts.Clientset.BatchV1().Jobs(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
+		var created *batchv1.Job
+		if created, err = s.opts.Clientset.BatchV1().Jobs(o.Namespace).Create(ctx, o, metav1.CreateOptions{}); err == nil {
+			o.UID = created.UID // an owner token Secret's ownerReference names it
+		}
 	case *corev1.Pod:
-		_, err = s.opts.Clientset.CoreV1().Pods(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
+		var created *corev1.Pod
+		if created, err = s.opts.Clientset.CoreV1().Pods(o.Namespace).Create(ctx, o, metav1.CreateOptions{}); err == nil {
+			o.UID = created.UID
+		}
 	default:
 		err = fmt.Errorf("unexpected object %T", obj)
 	}

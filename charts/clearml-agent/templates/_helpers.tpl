@@ -71,6 +71,17 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 
+{{/* Task pods' own credentials (clearml.taskCredentials), empty when task pods get the glue's. */}}
+{{- define "clearml-agent.taskCredentialsSecretName" -}}
+{{- with .Values.clearml.taskCredentials }}
+{{- if .existingSecret }}
+{{- .existingSecret }}
+{{- else if or .accessKey .secretKey }}
+{{- printf "%s-task-credentials" (include "clearml-agent.fullname" $) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{- define "clearml-agent.registrySecretName" -}}
 {{- if .Values.imageCredentials.enabled }}
 {{- default (printf "%s-registry" (include "clearml-agent.fullname" .)) .Values.imageCredentials.existingSecret }}
@@ -93,6 +104,48 @@ Secret it was started with changes.
 {{- end }}
 agentk8sglue_key: {{ .Values.clearml.agentk8sglueKey | b64enc }}
 agentk8sglue_secret: {{ .Values.clearml.agentk8sglueSecret | b64enc }}
+{{- end }}
+{{- end }}
+
+{{/*
+What task pods run as: the glue's identity (the open-source chart's behaviour), their own
+credentials (clearml.taskCredentials) or each task's owner (agentk8sglue.useOwnerToken). Fails on
+settings that would give task pods the glue's identity anyway. Prints glue, task or owner.
+*/}}
+{{- define "clearml-agent.taskIdentity" -}}
+{{- $c := .Values.clearml }}
+{{- $t := $c.taskCredentials }}
+{{- $own := include "clearml-agent.taskCredentialsSecretName" . }}
+{{- if and .Values.agentk8sglue.useOwnerToken $own }}
+{{- fail "clearml.taskCredentials and agentk8sglue.useOwnerToken both say what task pods run as: set one (with useOwnerToken a task pod gets only its owner's token)" }}
+{{- end }}
+{{- if and $own (eq $own (include "clearml-agent.credentialsSecretName" .)) }}
+{{- fail (printf "clearml.taskCredentials.existingSecret names the glue's own credentials Secret %s: task pods would act as the glue" $own) }}
+{{- end }}
+{{- if and $t (not $t.existingSecret) (or $t.accessKey $t.secretKey) }}
+{{- if not (and $t.accessKey $t.secretKey) }}
+{{- fail "clearml.taskCredentials.accessKey and clearml.taskCredentials.secretKey go together (or name an existing Secret with clearml.taskCredentials.existingSecret, keys access_key and secret_key)" }}
+{{- end }}
+{{- if and $c.agentk8sglueKey (eq $t.accessKey $c.agentk8sglueKey) }}
+{{- fail "clearml.taskCredentials.accessKey is the glue's own key (clearml.agentk8sglueKey): task pods would act as the glue; use a key of a user with only the rights tasks need" }}
+{{- end }}
+{{- end }}
+{{- if and (or $own .Values.agentk8sglue.useOwnerToken) $c.clearmlConfig (not $c.existingClearmlConfigSecret) }}
+{{- range $what, $v := dict "agentk8sglueKey" $c.agentk8sglueKey "agentk8sglueSecret" $c.agentk8sglueSecret }}
+{{- if and $v (contains $v $c.clearmlConfig) }}
+{{- fail (printf "clearml.clearmlConfig holds the glue's own credentials (clearml.%s); it is mounted into every task pod: remove them from it" $what) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if .Values.agentk8sglue.useOwnerToken }}owner{{ else if $own }}task{{ else }}glue{{ end }}
+{{- end }}
+
+{{- define "clearml-agent.taskCredentialsSecretData" -}}
+{{- with .Values.clearml.taskCredentials }}
+{{- if and (not .existingSecret) .accessKey .secretKey }}
+access_key: {{ .accessKey | b64enc }}
+secret_key: {{ .secretKey | b64enc }}
+{{- end }}
 {{- end }}
 {{- end }}
 
@@ -294,6 +347,7 @@ only Secret names.
   "webServerUrl" $g.webServerUrlReference
   "fileServerUrl" $g.fileServerUrlReference
   "credentialsSecret" (include "clearml-agent.credentialsSecretName" .)
+  "taskCredentialsSecret" (include "clearml-agent.taskCredentialsSecretName" .)
   "configSecret" (include "clearml-agent.configSecretName" .) }}
 {{- include "clearml-agent.dropEmpty" $clearml }}
 {{- /* Set after dropEmpty: false is meaningful here. */}}
@@ -323,6 +377,7 @@ only Secret names.
   "monitoredResources" $monitored
   "pendingQueue" $g.pendingQueueName
   "pythonGlueNamespaces" $g.pythonGlueNamespaces
+  "useOwnerToken" (eq (include "clearml-agent.taskIdentity" .) "owner")
   "clearml" $clearml
   "imagePullSecrets" $pullSecrets
   "sessions" $sessions }}
