@@ -80,7 +80,7 @@ func New(opts Options) *Scheduler {
 		opts.MaxParallel = 1
 	}
 	if opts.CreateRetry == 0 {
-		opts.CreateRetry = 2 * time.Minute
+		opts.CreateRetry = DefaultCreateRetry
 	}
 	if opts.RecoverSettle == 0 {
 		opts.RecoverSettle = DefaultRecoverSettle
@@ -240,11 +240,11 @@ func (s *Scheduler) cycle(ctx context.Context) (pulled bool, err error) {
 	for {
 		id := s.next(snap, ask, waiting)
 		if id == "" || ctx.Err() != nil {
-			return pulled, nil
+			return pulled, nil //nolint:nilerr // a shutdown ends the cycle; it is not the cycle's error
 		}
 		// A pop must be seen through: a shutdown cancelling the call after the server popped
 		// would leave the task in no queue, so the call itself is not cancelled.
-		popCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		popCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), popTimeout)
 		next, err := s.opts.Client.QueuesGetNextTask(popCtx, id)
 		cancel()
 		if err != nil {
@@ -326,7 +326,7 @@ func (s *Scheduler) start(ctx context.Context, snap *Snapshot, queueID, taskID s
 	s.wg.Go(func() {
 		defer func() { <-s.sem }()
 		// A launch finishes even when shutdown starts, so the task ends in a Job or a queue.
-		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.CreateRetry+time.Minute)
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.CreateRetry+launchSlack)
 		defer cancel()
 		s.launch(lctx, snap, queueID, taskID, slot, pulledAt)
 	})
@@ -460,7 +460,7 @@ func (s *Scheduler) create(ctx context.Context, obj podtemplate.Object) error {
 		return struct{}{}, err
 	}
 	_, err := backoff.Retry(ctx, op, backoff.WithMaxElapsedTime(s.opts.CreateRetry),
-		backoff.WithBackOff(&backoff.ExponentialBackOff{InitialInterval: 200 * time.Millisecond, RandomizationFactor: 0.3, Multiplier: 2, MaxInterval: 5 * time.Second}))
+		backoff.WithBackOff(&backoff.ExponentialBackOff{InitialInterval: createRetryInitial, RandomizationFactor: 0.3, Multiplier: 2, MaxInterval: createRetryMax}))
 	return err
 }
 
