@@ -14,7 +14,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"sort"
@@ -23,9 +22,6 @@ import (
 	"testing"
 	"time"
 
-	"helm.sh/helm/v3/pkg/action"
-	"helm.sh/helm/v3/pkg/chart/loader"
-	"helm.sh/helm/v3/pkg/release"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -33,16 +29,14 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/yaml"
 
 	"github.com/clearml-glue/clearml-glue/internal/chart"
 	"github.com/clearml-glue/clearml-glue/internal/clearml"
 	"github.com/clearml-glue/clearml-glue/internal/clearml/emulator"
 	"github.com/clearml-glue/clearml-glue/internal/config"
-	"github.com/clearml-glue/clearml-glue/internal/controller"
 	"github.com/clearml-glue/clearml-glue/internal/localcluster"
-	"github.com/clearml-glue/clearml-glue/internal/metrics"
 	"github.com/clearml-glue/clearml-glue/internal/podtemplate"
+	"github.com/clearml-glue/clearml-glue/internal/testenv"
 )
 
 const (
@@ -64,7 +58,7 @@ type world struct {
 	api     *apiRecorder
 	url     string
 	user    *clearml.Client
-	rel     *release.Release
+	rel     *testenv.Release
 	cfgName string
 	builder *podtemplate.Builder
 }
@@ -91,31 +85,17 @@ func newWorld(tb testing.TB, values string, queues ...string) *world {
 		must(tb, err)
 	}
 
-	vals := map[string]any{}
-	base := fmt.Sprintf(`
-clearml:
-  agentk8sglueKey: %q
-  agentk8sglueSecret: %q
+	defaults, err := testenv.ParseValues(`
 agentk8sglue:
-  apiServerUrlReference: %q
   createQueues: true
   basePodTemplate:
     labels: {e2e.glue/behavior: hold}
-`, accessKey, secretKey, w.url)
-	must(tb, yaml.Unmarshal([]byte(base), &vals))
-	extra := map[string]any{}
-	must(tb, yaml.Unmarshal([]byte(values), &extra))
-	vals = chart.MergeValues(vals, extra)
-
-	helm, err := cluster.Helm(w.ns, func(string, ...any) {})
+`)
 	must(tb, err)
-	root, err := localcluster.RepoRoot()
+	extra, err := testenv.ParseValues(values)
 	must(tb, err)
-	ch, err := loader.Load(filepath.Join(root, "charts", "clearml-agent"))
-	must(tb, err)
-	in := action.NewInstall(helm)
-	in.ReleaseName, in.Namespace, in.Timeout = releaseName, w.ns, time.Minute
-	w.rel, err = in.RunWithContext(context.Background(), ch, vals)
+	vals := chart.MergeValues(chart.MergeValues(testenv.BaseValues(w.url, accessKey, secretKey), defaults), extra)
+	w.rel, err = testenv.Install(context.Background(), cluster, w.ns, releaseName, vals)
 	must(tb, err)
 
 	w.cfgName = w.manifestName("ConfigMap")
@@ -133,8 +113,7 @@ func newNamespace(tb testing.TB, cs kubernetes.Interface, prefix string) string 
 	b := make([]byte, 3)
 	_, _ = rand.Read(b)
 	ns := prefix + "-" + hex.EncodeToString(b)
-	_, err := cs.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
-	must(tb, err)
+	must(tb, testenv.CreateNamespace(context.Background(), cs, ns))
 	tb.Cleanup(func() { _ = cs.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
 	return ns
 }
@@ -147,18 +126,16 @@ func must(tb testing.TB, err error) {
 }
 
 func (w *world) manifestName(kind string) string {
-	obj, ok := chart.ManifestObject(w.rel.Manifest, kind)
-	if !ok {
-		w.tb.Fatalf("release has no %s", kind)
-	}
-	return chart.ObjectName(obj)
+	name, err := w.rel.ObjectName(kind)
+	must(w.tb, err)
+	return name
 }
 
 // serviceAccountConfig is a client config with a token of the chart's ServiceAccount, so the glue
 // runs with the chart's RBAC.
 func (w *world) serviceAccountConfig() *rest.Config {
 	w.tb.Helper()
-	cfg, err := localcluster.Shared(w.tb).ServiceAccountConfig(context.Background(), w.ns, w.manifestName("ServiceAccount"), time.Hour)
+	cfg, err := w.rel.ServiceAccountConfig(context.Background(), time.Hour)
 	must(w.tb, err)
 	return cfg
 }
@@ -174,7 +151,7 @@ type glueProc struct {
 }
 
 // startGlue runs controller.Run with the chart's ServiceAccount; qps/burst are the controller's
-// GLUE_KUBE_API_QPS/BURST, 0 for the shipped defaults.
+// GLUE_KUBE_API_QPS/BURST, 0 for what the chart sets (as shipped).
 func (w *world) startGlue(pod string, qps float32, burst int) *glueProc {
 	return w.startGlueParallel(pod, qps, burst, parallelism)
 }
@@ -185,26 +162,25 @@ func (w *world) startGlueParallel(pod string, qps float32, burst, parallel int) 
 	cfg := w.serviceAccountConfig()
 	g := &glueProc{kube: newKubeRecorder(), serving: make(chan struct{}), errc: make(chan error, 1)}
 	cfg.Wrap(g.kube.wrap)
-	settings := config.Settings{
-		APIHost: w.url, AccessKey: accessKey, SecretKey: secretKey, VerifyCert: true,
-		Namespace: w.ns, ConfigMap: w.cfgName, PodName: pod, LeaseName: "clearml-agent-leader",
-		LogLevel: "info", MaxParallelLaunches: parallel, KubeAPIQPS: qps, KubeAPIBurst: burst,
+	settings, err := w.rel.Settings(pod, accessKey, secretKey)
+	must(w.tb, err)
+	settings.LogLevel, settings.MaxParallelLaunches = "info", parallel
+	if qps > 0 {
+		settings.KubeAPIQPS = qps
+	}
+	if burst > 0 {
+		settings.KubeAPIBurst = burst
 	}
 	var once sync.Once
 	h := &servingHandler{signal: func() { once.Do(func() { g.servedAt = time.Now(); close(g.serving) }) },
 		out: slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
 	g.started = time.Now()
-	go func() {
-		defer close(done)
-		err := controller.Run(ctx, controller.Options{Settings: settings, RESTConfig: cfg, Logger: slog.New(h), Probes: &metrics.Probes{}})
-		if err != nil && ctx.Err() == nil {
+	glue := testenv.StartGlue(cfg, settings, slog.New(h), func(err error) {
+		if err != nil {
 			g.errc <- fmt.Errorf("glue %s: %w", pod, err)
 		}
-	}()
-	var stopOnce sync.Once
-	g.stop = func() { stopOnce.Do(func() { cancel(); <-done }) }
+	})
+	g.stop = func() { _ = glue.Stop(0) }
 	w.tb.Cleanup(g.stop)
 	return g
 }

@@ -14,21 +14,14 @@ import (
 	"sync/atomic"
 	"time"
 
-	"helm.sh/helm/v3/pkg/action"
-	"helm.sh/helm/v3/pkg/chart/loader"
-	"helm.sh/helm/v3/pkg/release"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
 
-	"github.com/clearml-glue/clearml-glue/internal/chart"
 	"github.com/clearml-glue/clearml-glue/internal/clearml"
 	"github.com/clearml-glue/clearml-glue/internal/clearml/podagent"
 	"github.com/clearml-glue/clearml-glue/internal/config"
-	"github.com/clearml-glue/clearml-glue/internal/controller"
 	"github.com/clearml-glue/clearml-glue/internal/localcluster"
-	"github.com/clearml-glue/clearml-glue/internal/metrics"
+	"github.com/clearml-glue/clearml-glue/internal/testenv"
 )
 
 const (
@@ -208,38 +201,33 @@ func Run(ctx context.Context, o Options) (err error) {
 	}
 
 	// 3. helm install with the demo values.
-	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}, metav1.CreateOptions{}); err != nil {
-		return interrupted(ctx, fmt.Errorf("create namespace %s: %w", namespace, err))
+	if err := testenv.CreateNamespace(ctx, cs, namespace); err != nil {
+		return interrupted(ctx, err)
 	}
-	helmCfg, err := cluster.Helm(namespace, nil)
-	if err != nil {
-		return err
-	}
-	chartPath := filepath.Join(root, "charts", "clearml-agent")
-	ch, err := loader.Load(chartPath)
-	if err != nil {
-		return err
-	}
-	install := action.NewInstall(helmCfg)
-	install.ReleaseName, install.Namespace, install.Timeout = releaseName, namespace, time.Minute
-	rel0, err := install.RunWithContext(ctx, ch, values)
-	if err != nil {
-		return interrupted(ctx, fmt.Errorf("helm install: %w", err))
-	}
-	step("helm install %s charts/clearml-agent -n %s -f %s: %s (revision %d)", releaseName, namespace, rel(root, o.ValuesFile), rel0.Info.Status, rel0.Version)
-
-	// 4. The controller, in-process, as the chart's ServiceAccount.
-	sa, configMap := manifestName(rel0, "ServiceAccount"), manifestName(rel0, "ConfigMap")
-	saConfig, err := cluster.ServiceAccountConfig(ctx, namespace, sa, 24*time.Hour)
+	release, err := testenv.Install(ctx, cluster, namespace, releaseName, values)
 	if err != nil {
 		return interrupted(ctx, err)
 	}
+	rel0 := release.Release
+	step("helm install %s charts/clearml-agent -n %s -f %s: %s (revision %d)", releaseName, namespace, rel(root, o.ValuesFile), rel0.Info.Status, rel0.Version)
+
+	// 4. The controller, in-process, as the chart's ServiceAccount, with the settings the chart's
+	// Deployment gives its pod.
+	sa, err := release.ObjectName("ServiceAccount")
+	if err != nil {
+		return err
+	}
+	saConfig, err := release.ServiceAccountConfig(ctx, 24*time.Hour)
+	if err != nil {
+		return interrupted(ctx, err)
+	}
+	settings, err := release.Settings("glue-demo", accessKey, secretKey)
+	if err != nil {
+		return err
+	}
+	configMap := settings.ConfigMap
 	glueLog := filepath.Join(o.LogDir, "glue.log")
-	stopGlue, glueErr, err := startController(saConfig, config.Settings{
-		APIHost: emu.url, AccessKey: accessKey, SecretKey: secretKey, VerifyCert: true,
-		Namespace: namespace, ConfigMap: configMap, PodName: "glue-demo", LeaseName: releaseName + "-leader",
-		LogLevel: "info", MaxParallelLaunches: 8,
-	}, glueLog)
+	stopGlue, glueErr, err := startController(saConfig, settings, glueLog)
 	if err != nil {
 		return err
 	}
@@ -436,49 +424,35 @@ func queueNames(values map[string]any) []string {
 	return names
 }
 
-// manifestName is the name of the release's first object of kind.
-func manifestName(rel *release.Release, kind string) string {
-	obj, _ := chart.ManifestObject(rel.Manifest, kind)
-	return chart.ObjectName(obj)
-}
+// controllerStopTimeout bounds the controller's shutdown at teardown: launches in flight finish
+// within seconds on the local control plane; longer means it hangs, which the demo reports.
+const controllerStopTimeout = 30 * time.Second
 
-// startController runs controller.Run in a goroutine, logging to logFile. stop cancels it and
-// waits; errs receives the error if it stops by itself.
+// startController runs the controller in-process (testenv.StartGlue), logging to logFile. stop
+// ends it and waits; errs receives the error if it stops by itself.
 func startController(cfg *rest.Config, s config.Settings, logFile string) (stop func() error, errs <-chan error, err error) {
 	f, err := os.Create(logFile)
 	if err != nil {
 		return nil, nil, err
 	}
 	logger := slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
 	ch := make(chan error, 1)
-	var runErr error
-	go func() {
-		defer close(done)
-		runErr = controller.Run(ctx, controller.Options{Settings: s, RESTConfig: cfg, Logger: logger, Probes: &metrics.Probes{}})
-		if ctx.Err() == nil {
-			if runErr == nil {
-				runErr = errors.New("controller returned")
-			}
-			ch <- runErr
+	g := testenv.StartGlue(cfg, s, logger, func(err error) {
+		if err == nil {
+			err = errors.New("controller returned")
 		}
-	}()
+		ch <- err
+	})
 	var once sync.Once
+	var stopErr error
 	stop = func() error {
 		once.Do(func() {
-			cancel()
-			select {
-			case <-done:
-			case <-time.After(30 * time.Second):
-				runErr = errors.New("controller did not stop within 30s")
+			if err := g.Stop(controllerStopTimeout); err != nil {
+				stopErr = fmt.Errorf("controller: %w", err)
 			}
 			_ = f.Close()
 		})
-		if ctx.Err() != nil && runErr != nil && !errors.Is(runErr, context.Canceled) {
-			return fmt.Errorf("controller: %w", runErr)
-		}
-		return nil
+		return stopErr
 	}
 	return stop, ch, nil
 }

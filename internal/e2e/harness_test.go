@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -16,24 +15,20 @@ import (
 
 	"gotest.tools/v3/assert"
 	"helm.sh/helm/v3/pkg/action"
-	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/release"
 	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/yaml"
 
 	"github.com/clearml-glue/clearml-glue/internal/chart"
 	"github.com/clearml-glue/clearml-glue/internal/clearml"
 	"github.com/clearml-glue/clearml-glue/internal/clearml/emulator"
 	"github.com/clearml-glue/clearml-glue/internal/clearml/podagent"
 	"github.com/clearml-glue/clearml-glue/internal/config"
-	"github.com/clearml-glue/clearml-glue/internal/controller"
 	"github.com/clearml-glue/clearml-glue/internal/localcluster"
-	"github.com/clearml-glue/clearml-glue/internal/metrics"
 	"github.com/clearml-glue/clearml-glue/internal/podtemplate"
+	"github.com/clearml-glue/clearml-glue/internal/testenv"
 )
 
 const (
@@ -56,6 +51,7 @@ type env struct {
 	values   map[string]any
 	glueErrs chan error
 	logs     *logBook
+	r        *testenv.Release // the chart install that helm, rel and values mirror
 }
 
 // newEnv installs the chart with values (merged over the e2e defaults) in a fresh namespace,
@@ -74,9 +70,7 @@ func newEnvOn(t *testing.T, emu *emulator.Server, values string) *env {
 	assert.NilError(t, err)
 	e := &env{t: t, admin: cluster.RESTConfig(), cs: cs, glueErrs: make(chan error, 8), logs: &logBook{}}
 	e.ns = namespaceFor(t)
-	ctx := context.Background()
-	_, err = cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: e.ns}}, metav1.CreateOptions{})
-	assert.NilError(t, err)
+	assert.NilError(t, testenv.CreateNamespace(context.Background(), cs, e.ns))
 	t.Cleanup(func() {
 		_ = cs.CoreV1().Namespaces().Delete(context.Background(), e.ns, metav1.DeleteOptions{})
 	})
@@ -88,21 +82,12 @@ func newEnvOn(t *testing.T, emu *emulator.Server, values string) *env {
 	e.user, err = clearml.New(clearml.Config{APIHost: e.emu.URL(), AccessKey: accessKey, SecretKey: secretKey, WorkerHeader: "e2e-user"})
 	assert.NilError(t, err)
 
-	e.values = map[string]any{}
-	base := fmt.Sprintf(`
-clearml:
-  agentk8sglueKey: %q
-  agentk8sglueSecret: %q
+	e.values = chart.MergeValues(testenv.BaseValues(e.emu.URL(), accessKey, secretKey), parseValues(t, `
 agentk8sglue:
-  apiServerUrlReference: %q
   pollIntervalSeconds: 1
   createQueues: true
-`, accessKey, secretKey, e.emu.URL())
-	assert.NilError(t, yaml.Unmarshal([]byte(base), &e.values))
+`))
 	e.values = chart.MergeValues(e.values, parseValues(t, values))
-
-	e.helm, err = cluster.Helm(e.ns, func(string, ...any) {})
-	assert.NilError(t, err)
 	e.rel = e.install()
 	e.startPodAgents()
 	return e
@@ -120,38 +105,33 @@ func namespaceFor(t *testing.T) string {
 
 func parseValues(t *testing.T, s string) map[string]any {
 	t.Helper()
-	m := map[string]any{}
-	assert.NilError(t, yaml.Unmarshal([]byte(s), &m))
+	m, err := testenv.ParseValues(s)
+	assert.NilError(t, err)
 	return m
 }
 
 func chartDir(t *testing.T) string {
-	root, err := localcluster.RepoRoot()
+	dir, err := testenv.ChartDir()
 	assert.NilError(t, err)
-	return filepath.Join(root, "charts", "clearml-agent")
+	return dir
 }
 
+// install installs the chart with e.values (testenv.Install).
 func (e *env) install() *release.Release {
 	e.t.Helper()
-	ch, err := loader.Load(chartDir(e.t))
+	var err error
+	e.r, err = testenv.Install(context.Background(), localcluster.Shared(e.t), e.ns, releaseName, e.values)
 	assert.NilError(e.t, err)
-	in := action.NewInstall(e.helm)
-	in.ReleaseName, in.Namespace, in.Timeout = releaseName, e.ns, time.Minute
-	rel, err := in.RunWithContext(context.Background(), ch, e.values)
-	assert.NilError(e.t, err)
-	return rel
+	e.helm = e.r.Helm
+	return e.r.Release
 }
 
 // upgrade runs helm upgrade with extra values merged over the installed ones.
 func (e *env) upgrade(values string) {
 	e.t.Helper()
-	ch, err := loader.Load(chartDir(e.t))
-	assert.NilError(e.t, err)
 	e.values = pruneNulls(chart.MergeValues(e.values, parseValues(e.t, values)))
-	up := action.NewUpgrade(e.helm)
-	up.Namespace, up.Timeout = e.ns, time.Minute
-	e.rel, err = up.RunWithContext(context.Background(), releaseName, ch, e.values)
-	assert.NilError(e.t, err)
+	assert.NilError(e.t, e.r.Upgrade(context.Background(), e.values))
+	e.rel = e.r.Release
 }
 
 // pruneNulls drops keys set to null, as `helm upgrade -f` does to remove a key.
@@ -170,10 +150,8 @@ func pruneNulls(m map[string]any) map[string]any {
 // manifestObject finds the rendered object of kind in the release (the first one).
 func (e *env) manifestObject(kind string) map[string]any {
 	e.t.Helper()
-	obj, ok := chart.ManifestObject(e.rel.Manifest, kind)
-	if !ok {
-		e.t.Fatalf("release has no %s", kind)
-	}
+	obj, err := e.r.Object(kind)
+	assert.NilError(e.t, err)
 	return obj
 }
 
@@ -183,44 +161,27 @@ func objectName(m map[string]any) string { return chart.ObjectName(m) }
 // glue runs with exactly the rights the chart's RBAC grants.
 func (e *env) serviceAccountConfig() *rest.Config {
 	e.t.Helper()
-	cfg, err := localcluster.Shared(e.t).ServiceAccountConfig(context.Background(), e.ns, objectName(e.manifestObject("ServiceAccount")), time.Hour)
+	cfg, err := e.r.ServiceAccountConfig(context.Background(), time.Hour)
 	assert.NilError(e.t, err)
 	return cfg
 }
 
-// glueOpts are the controller settings the chart's Deployment would give the pod.
+// settings are the controller settings the chart's Deployment gives the pod (testenv), at log
+// level debug and with 8 parallel launches.
 func (e *env) settings(pod string) config.Settings {
-	leader := false
-	if le, ok := e.values["agentk8sglue"].(map[string]any)["leaderElection"].(map[string]any); ok {
-		leader, _ = le["enabled"].(bool)
-	}
-	return config.Settings{
-		APIHost: e.emu.URL(), AccessKey: accessKey, SecretKey: secretKey, VerifyCert: true,
-		Namespace: e.ns, ConfigMap: objectName(e.manifestObject("ConfigMap")), PodName: pod,
-		LeaderElection: leader, LeaseName: e.deploymentEnv("GLUE_LEASE_NAME"), LogLevel: "debug", MaxParallelLaunches: 8,
-	}
+	e.t.Helper()
+	s, err := e.r.Settings(pod, accessKey, secretKey)
+	assert.NilError(e.t, err)
+	s.LogLevel, s.MaxParallelLaunches = "debug", 8
+	return s
 }
 
 // deploymentEnv returns the value the chart's Deployment gives the controller for name.
 func (e *env) deploymentEnv(name string) string {
 	e.t.Helper()
-	var d struct {
-		Spec struct {
-			Template struct {
-				Spec corev1.PodSpec `json:"spec"`
-			} `json:"template"`
-		} `json:"spec"`
-	}
-	data, err := yaml.Marshal(e.manifestObject("Deployment"))
+	v, err := e.r.DeploymentEnv(name)
 	assert.NilError(e.t, err)
-	assert.NilError(e.t, yaml.Unmarshal(data, &d))
-	for _, v := range d.Spec.Template.Spec.Containers[0].Env {
-		if v.Name == name {
-			return v.Value
-		}
-	}
-	e.t.Fatalf("the chart's Deployment sets no %s", name)
-	return ""
+	return v
 }
 
 // startGlue runs a controller in-process as pod name; the returned stop ends it and waits.
@@ -230,18 +191,13 @@ func (e *env) startGlue(pod string) (stop func()) {
 
 func (e *env) startGlueWith(pod string, cfg *rest.Config) (stop func()) {
 	e.t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
 	logger := slog.New(slog.NewTextHandler(io.MultiWriter(testWriter{e.t, pod}, e.logs), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	go func() {
-		defer close(done)
-		err := controller.Run(ctx, controller.Options{Settings: e.settings(pod), RESTConfig: cfg, Logger: logger, Probes: &metrics.Probes{}})
-		if err != nil && ctx.Err() == nil {
+	g := testenv.StartGlue(cfg, e.settings(pod), logger, func(err error) {
+		if err != nil {
 			e.glueErrs <- fmt.Errorf("glue %s: %w", pod, err)
 		}
-	}()
-	var once sync.Once
-	stop = func() { once.Do(func() { cancel(); <-done }) }
+	})
+	stop = func() { _ = g.Stop(0) }
 	e.t.Cleanup(stop)
 	return stop
 }
