@@ -211,6 +211,19 @@ func TestOwnerToken(t *testing.T) {
 		assert.Assert(t, strings.Contains(task.StatusReason, "forbidden"), task.StatusReason)
 	})
 
+	t.Run("should make a bare Pod the owner of its token Secret", func(t *testing.T) {
+		r := newOwnerRig(t, "admin")
+		r.snap.File.TaskKind = config.TaskKindPod
+		owner := r.emu.AddUser(emulator.User{Name: "Ada"})
+		id := r.pullAs(owner, "train")
+		pod, err := r.cs.CoreV1().Pods("ml").Get(context.Background(), podtemplate.ObjectName(id), metav1.GetOptions{})
+		assert.NilError(t, err)
+		secrets := r.secrets()
+		assert.Equal(t, len(secrets), 1)
+		assert.DeepEqual(t, secrets[0].OwnerReferences, []metav1.OwnerReference{{APIVersion: "v1", Kind: "Pod", Name: pod.Name, UID: pod.UID}})
+		assert.DeepEqual(t, podtemplate.SecretNames(&pod.Spec), []string{secrets[0].Name})
+	})
+
 	t.Run("should give each launch a Secret name of its own", func(t *testing.T) {
 		seen := map[string]bool{}
 		for range 50 {
