@@ -1,5 +1,5 @@
 // Command clearml-glue runs ClearML tasks as Kubernetes Jobs. Subcommands: run (default, the
-// controller), render, version. The ClearML emulator of the tests and the demo is a separate
+// controller), doctor, render, version. The ClearML emulator of the tests and the demo is a separate
 // command, cmd/clearml-emulator, so this binary does not link it.
 package main
 
@@ -21,6 +21,7 @@ import (
 
 	"github.com/clearml-glue/clearml-glue/internal/config"
 	"github.com/clearml-glue/clearml-glue/internal/controller"
+	"github.com/clearml-glue/clearml-glue/internal/doctor/doctorcmd"
 	"github.com/clearml-glue/clearml-glue/internal/metrics"
 	"github.com/clearml-glue/clearml-glue/internal/preview"
 	"github.com/clearml-glue/clearml-glue/internal/standalone"
@@ -37,6 +38,10 @@ commands:
              GLUE_NAMESPACE, GLUE_CONFIGMAP, ...; see docs/configuration.md);
              run --values FILE --credentials-secret NAME [flags] runs it without the chart,
              like ClearML's K8s Glue script (run --help lists the flags)
+  doctor     check an install and say which value to change: ClearML URL, credentials, server,
+             queues, Kubernetes rights, Secrets, templates; exits 1 when a check fails:
+             doctor [--kubeconfig FILE] [--namespace NS] [--configmap NAME]
+             doctor [--kubeconfig FILE] [--values FILE]... [--config FILE] (without the chart)
   render     print the Job or Pod the controller would create for a task, without a cluster:
              render --values FILE [--values FILE ...] [--set k=v] --queue NAME --task TASK.json
   version    print the version
@@ -59,6 +64,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch cmd {
 	case "run":
 		return runController(ctx, args, stderr)
+	case "doctor":
+		home, _ := os.UserHomeDir()
+		return doctorcmd.Run(ctx, doctorcmd.Options{Args: args, Stdout: stdout, Stderr: stderr, Getenv: os.Getenv, Home: home,
+			RESTConfig: kubeConfig})
 	case "render":
 		return preview.Run(ctx, args, stdout, stderr)
 	case "version":

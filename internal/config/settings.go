@@ -32,6 +32,9 @@ type Settings struct {
 	KubeAPIBurst int     `envconfig:"GLUE_KUBE_API_BURST"`
 	// MaxParallelLaunches bounds concurrent launches.
 	MaxParallelLaunches int `envconfig:"GLUE_MAX_PARALLEL_LAUNCHES" default:"8"`
+	// Deployment names the controller's Deployment (the chart sets it), which carries the
+	// preflight Warning Events; empty puts them nowhere but the log and /readyz.
+	Deployment string `envconfig:"GLUE_DEPLOYMENT"`
 }
 
 // LoadSettings reads Settings from the environment; errors name the variable.

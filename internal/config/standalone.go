@@ -26,6 +26,7 @@ type standaloneSettings struct {
 	KubeAPIQPS          float32 `envconfig:"GLUE_KUBE_API_QPS"`
 	KubeAPIBurst        int     `envconfig:"GLUE_KUBE_API_BURST"`
 	MaxParallelLaunches int     `envconfig:"GLUE_MAX_PARALLEL_LAUNCHES" default:"8"`
+	Deployment          string  `ignored:"true"`
 }
 
 // LoadStandaloneSettings reads the controller settings of a glue run outside the chart: the

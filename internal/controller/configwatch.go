@@ -33,11 +33,14 @@ type configWatch struct {
 	lastVersion     string
 	first           chan struct{}
 	wake            chan struct{}
+	// reloaded is signalled after each version taken, for the preflight checks (wake is the
+	// scheduler's).
+	reloaded chan struct{}
 }
 
 func newConfigWatch(namespace, name string, recorder record.EventRecorder, logger *slog.Logger) *configWatch {
 	return &configWatch{namespace: namespace, name: name, recorder: recorder, logger: logger,
-		first: make(chan struct{}), wake: make(chan struct{}, 1)}
+		first: make(chan struct{}), wake: make(chan struct{}, 1), reloaded: make(chan struct{}, 1)}
 }
 
 // start runs the ConfigMap informer until ctx ends.
@@ -94,9 +97,11 @@ func (w *configWatch) apply(snap *scheduler.Snapshot, err error, obj runtime.Obj
 	if first {
 		close(w.first)
 	}
-	select {
-	case w.wake <- struct{}{}:
-	default:
+	for _, c := range []chan struct{}{w.wake, w.reloaded} {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
 	}
 }
 

@@ -67,7 +67,8 @@ type Options struct {
 }
 
 // Run runs the glue until ctx ends: it returns nil on a clean shutdown and an error when it
-// cannot start or loses the leader Lease.
+// loses the leader Lease. What keeps it from serving (a wrong URL or credentials, a missing
+// queue or right) is reported by the preflight checks and retried, never a reason to exit.
 func Run(ctx context.Context, o Options) error {
 	s := o.Settings
 	log := o.Logger
@@ -106,9 +107,12 @@ func Run(ctx context.Context, o Options) error {
 	if o.File != nil {
 		watch.watchFiles(ctx, o.File)
 		log.Info("waiting for a valid glue config", "source", o.File.Name)
+		o.Probes.SetStatus("waiting for a valid glue config (" + o.File.Name + "); the log says why it is refused")
 	} else {
 		watch.start(ctx, cs)
 		log.Info("waiting for a valid glue config", "configmap", s.Namespace+"/"+s.ConfigMap)
+		o.Probes.SetStatus("waiting for a valid glue config (ConfigMap " + s.Namespace + "/" + s.ConfigMap +
+			"); the log and the ConfigMap's Events say why it is refused")
 	}
 	select {
 	case <-watch.first:
@@ -118,22 +122,55 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 
-	snap := watch.current.Load()
-	client, err := clearml.New(clearml.Config{
-		APIHost: s.APIHost, AccessKey: s.AccessKey, SecretKey: s.SecretKey,
-		WorkerHeader: snap.File.WorkerID, Logger: log, HTTPClient: httpClient(s.VerifyCert),
-	})
-	if err != nil {
-		return err
+	// Preflight: the checks run now, and whenever the login fails, every poll interval until it
+	// succeeds; the glue never exits on a wrong URL or wrong credentials, it says which value to
+	// change (log, /readyz, Events on its Deployment) and takes the fixed value without a restart.
+	diag := newDiagnosis(ctx, s, cs, o.Probes, recorder, log, o.File == nil)
+	current := func() *scheduler.Snapshot { return watch.current.Load() }
+	interval := func() time.Duration { return time.Duration(current().File.PollIntervalSeconds) * time.Second }
+	var client *clearml.Client
+	for client == nil {
+		findings, eff := diag.run(ctx, current())
+		if ctx.Err() != nil {
+			return nil
+		}
+		if loggedIn(findings) {
+			c, err := clearml.New(clearml.Config{
+				APIHost: eff.APIHost, AccessKey: eff.AccessKey, SecretKey: eff.SecretKey,
+				WorkerHeader: current().File.WorkerID, Logger: log, HTTPClient: httpClient(eff.VerifyCert),
+			})
+			if err != nil {
+				return err
+			}
+			if err := c.Login(ctx); err != nil {
+				log.Warn("clearml login failed; retrying every poll interval", "url", eff.APIHost, "err", err)
+			} else {
+				client = c
+				if eff.APIHost != s.APIHost {
+					log.Info("ClearML API URL taken from the glue config", "url", eff.APIHost, "environment", s.APIHost)
+				}
+				break
+			}
+		}
+		o.Probes.SetStatus("not logged in to ClearML at " + eff.APIHost + "; retrying every poll interval")
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-httpErr:
+			return err
+		case <-watch.reloaded:
+		case <-time.After(interval()):
+		}
 	}
-	if err := client.Login(ctx); err != nil {
-		return fmt.Errorf("clearml login at %s: %w", s.APIHost, err)
-	}
+	go diag.watch(ctx, watch.reloaded, current, interval)
+
 	g := &glue{opts: o, cs: cs, client: client, watch: watch, recorder: recorder, log: log}
 	if !s.LeaderElection {
 		metrics.IsLeader.Set(1)
+		o.Probes.SetStatus("starting to serve")
 		return g.lead(ctx)
 	}
+	o.Probes.SetStatus("a follower: waiting for the leader Lease " + s.LeaseName)
 	return elect(ctx, g.cs, s, g.recorder, g.opts.Probes, g.log, g.lead)
 }
 

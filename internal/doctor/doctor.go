@@ -2,9 +2,11 @@ package doctor
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"text/tabwriter"
@@ -49,6 +51,12 @@ type Inputs struct {
 
 const defaultDialTimeout = 5 * time.Second
 
+// Names of the checks a caller looks for.
+const (
+	CheckReachable   = "ClearML API reachable"
+	CheckCredentials = "ClearML credentials"
+)
+
 // Values keys named by the findings.
 const (
 	keyAPIURL      = "agentk8sglue.apiServerUrlReference"
@@ -65,7 +73,7 @@ func Run(ctx context.Context, in Inputs) []Finding {
 		in.DialTimeout = defaultDialTimeout
 	}
 	var out []Finding
-	reach := reachable(ctx, in.Settings.APIHost, in.DialTimeout)
+	reach := reachable(ctx, in.Settings.APIHost, in.Settings.VerifyCert, in.DialTimeout)
 	out = append(out, reach)
 	var client *clearml.Client
 	if reach.OK {
@@ -124,8 +132,8 @@ func Table(findings []Finding) string {
 
 // reachable checks the API URL step by step, so the finding says which step failed: the URL,
 // the name, the port, then an HTTP answer (TLS included) from debug.ping.
-func reachable(ctx context.Context, apiHost string, timeout time.Duration) Finding {
-	f := Finding{Check: "ClearML API reachable", Fix: keyAPIURL}
+func reachable(ctx context.Context, apiHost string, verifyCert bool, timeout time.Duration) Finding {
+	f := Finding{Check: CheckReachable, Fix: keyAPIURL}
 	u, err := url.Parse(apiHost)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		f.Detail = fmt.Sprintf("%q is not an http(s) URL", apiHost)
@@ -149,23 +157,43 @@ func reachable(ctx context.Context, apiHost string, timeout time.Duration) Findi
 		return f
 	}
 	_ = conn.Close()
-	c, err := clearml.New(clearml.Config{APIHost: apiHost, AccessKey: "-", SecretKey: "-", MaxRetryElapsed: -1})
+	c, err := clearml.New(clearml.Config{APIHost: apiHost, AccessKey: "-", SecretKey: "-", MaxRetryElapsed: -1, HTTPClient: httpClient(verifyCert)})
 	if err != nil {
 		f.Detail = err.Error()
 		return f
 	}
 	if err := c.DebugPing(dctx); err != nil {
-		f.Detail = fmt.Sprintf("%s answers, but not as a ClearML API server (debug.ping: %v)", apiHost, err)
+		var certErr *tls.CertificateVerificationError
+		var recordErr tls.RecordHeaderError
+		switch {
+		case errors.As(err, &certErr):
+			f.Detail = fmt.Sprintf("%s: the server's TLS certificate is not trusted: %v", apiHost, certErr)
+			f.Fix = keyAPIURL + " (the server's name as its certificate gives it), or agentk8sglue.clearmlcheckCertificate: false"
+		case errors.As(err, &recordErr):
+			f.Detail = fmt.Sprintf("%s: the server does not speak TLS on port %s (an https URL for an http port?)", apiHost, port)
+		default:
+			f.Detail = fmt.Sprintf("%s answers, but not as a ClearML API server (debug.ping: %v)", apiHost, err)
+		}
 		return f
 	}
 	f.OK, f.Detail, f.Fix = true, apiHost+" answers debug.ping", ""
 	return f
 }
 
+// httpClient checks the server's certificate unless the user turned that off
+// (agentk8sglue.clearmlcheckCertificate: false), as the controller's own client does.
+func httpClient(verifyCert bool) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	if !verifyCert {
+		t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the user turned verification off
+	}
+	return &http.Client{Transport: t, Timeout: clearml.DefaultHTTPTimeout}
+}
+
 func loginCheck(ctx context.Context, in Inputs) (*clearml.Client, Finding) {
-	f := Finding{Check: "ClearML credentials"}
+	f := Finding{Check: CheckCredentials}
 	c, err := clearml.New(clearml.Config{APIHost: in.Settings.APIHost, AccessKey: in.Settings.AccessKey,
-		SecretKey: in.Settings.SecretKey, MaxRetryElapsed: -1})
+		SecretKey: in.Settings.SecretKey, MaxRetryElapsed: -1, HTTPClient: httpClient(in.Settings.VerifyCert)})
 	if err != nil {
 		f.Detail, f.Fix = err.Error(), keyCredentials
 		return nil, f

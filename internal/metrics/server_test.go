@@ -49,8 +49,26 @@ func TestProbesAndMetricsEndpoints(t *testing.T) {
 	code, _ = get(t, "http://"+health+"/readyz")
 	assert.Equal(t, code, http.StatusOK)
 
+	// A failed preflight check makes the glue not ready; /readyz and /diagnosis say why.
+	p.SetDiagnosis("CHECK  RESULT  DETAIL\nqueue gpu  FAIL  no such queue; fix: agentk8sglue.createQueues\n", true)
+	code, body := get(t, "http://"+health+"/readyz")
+	assert.Equal(t, code, http.StatusServiceUnavailable)
+	assert.Assert(t, strings.Contains(body, "preflight check failed") && strings.Contains(body, "fix: agentk8sglue.createQueues"), body)
+	code, body = get(t, "http://"+health+"/diagnosis")
+	assert.Equal(t, code, http.StatusOK)
+	assert.Assert(t, strings.HasPrefix(body, "not ready: ") && strings.Contains(body, "queue gpu"), body)
+	p.SetDiagnosis("CHECK  RESULT  DETAIL\nqueue gpu  ok  exists\n", false)
+	code, body = get(t, "http://"+health+"/readyz")
+	assert.Equal(t, code, http.StatusOK, body)
+	_, body = get(t, "http://"+health+"/diagnosis")
+	assert.Assert(t, strings.HasPrefix(body, "ready\n"), body)
+	p.SetReady(false)
+	p.SetStatus("waiting for the leader Lease")
+	_, body = get(t, "http://"+health+"/readyz")
+	assert.Assert(t, strings.HasPrefix(body, "not ready: waiting for the leader Lease\n"), body)
+
 	TasksLaunched.WithLabelValues("probe-test").Inc()
-	code, body := get(t, "http://"+metricsAddr+"/metrics")
+	code, body = get(t, "http://"+metricsAddr+"/metrics")
 	assert.Equal(t, code, http.StatusOK)
 	assert.Assert(t, strings.Contains(body, `clearml_glue_tasks_launched_total{queue="probe-test"} 1`), body)
 
