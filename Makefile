@@ -57,9 +57,10 @@ test-real: tools node-tools ## The chart on a real node (containerd, runc, kubel
 	GLUE_REAL_NODE=required $(GO) test -count=1 -v -timeout 30m ./internal/realnode/
 
 .PHONY: lint
-lint: tools ## go vet, gofmt, the chart as ct lint checks it, helm-docs, dashboard, alert rules, actionlint
+lint: tools ## go vet, gofmt, golangci-lint, the chart as ct lint checks it, helm-docs, dashboard, alert rules, actionlint
 	$(GO) vet ./...
 	@out=$$(gofmt -l cmd internal ci); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	ci/lint-go.sh
 	cd ci/image && $(GO) vet ./...
 	HELM=$(HELM) ci/lint-chart.sh
 	ci/lint-ci.sh

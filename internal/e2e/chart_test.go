@@ -506,7 +506,7 @@ agentk8sglue:
 	first := l.Spec.RenewTime.Time
 	e.waitFor(20*time.Second, "the Lease to be renewed", func() bool {
 		l, err = e.cs.CoordinationV1().Leases(e.ns).Get(ctx, leaseName, metav1.GetOptions{})
-		return err == nil && l.Spec.RenewTime != nil && l.Spec.RenewTime.Time.After(first)
+		return err == nil && l.Spec.RenewTime != nil && l.Spec.RenewTime.After(first)
 	}, func() string { return fmt.Sprintf("lease %+v", l) })
 	assert.Equal(t, *l.Spec.HolderIdentity, holder)
 	if tr := l.Spec.LeaseTransitions; tr != nil {

@@ -47,7 +47,7 @@ func TestJobIsScheduledOnKwokNodeAndCompletes(t *testing.T) {
 	err = wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		pods, err := cs.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=smoke"})
 		if err != nil || len(pods.Items) == 0 {
-			return false, nil
+			return false, nil //nolint:nilerr // keep polling through a passing API error
 		}
 		node = pods.Items[0].Spec.NodeName
 		return node != "", nil

@@ -172,7 +172,10 @@ func TestClearMLTransportTimesAndCountsEachRequest(t *testing.T) {
 	down := &http.Client{Transport: ClearMLTransport(roundTripFunc(func(*http.Request) (*http.Response, error) {
 		return nil, errors.New("connection refused")
 	}))}
-	_, err := down.Post("http://clearml.invalid/v2.31/auth.login", "application/json", nil)
+	resp, err := down.Post("http://clearml.invalid/v2.31/auth.login", "application/json", nil)
+	if err == nil {
+		_ = resp.Body.Close()
+	}
 	assert.ErrorContains(t, err, "connection refused")
 	assert.Equal(t, testutil.ToFloat64(ClearMLRequests.WithLabelValues("auth.login", "error")), 1.0)
 }

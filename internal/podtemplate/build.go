@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"path"
 	"slices"
 	"strconv"
@@ -327,7 +328,7 @@ func (b *Builder) build(q *queueTemplate, in Input, d *templateData, exec func(*
 		ObjectMeta: meta,
 		// Always set: 0 deletes a finished Job at once, as the Python glue deletes finished pods.
 		Spec: batchv1.JobSpec{BackoffLimit: new(int32(0)), Template: pt,
-			TTLSecondsAfterFinished: new(int32(b.cfg.CompletedPodDeletionDelayMinutes * 60)),
+			TTLSecondsAfterFinished: new(int32(min(b.cfg.CompletedPodDeletionDelayMinutes, math.MaxInt32/60) * 60)), //nolint:gosec // bounded just before
 			PodFailurePolicy:        disruptionsReplaced.DeepCopy()},
 	}
 	return job, nil

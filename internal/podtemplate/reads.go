@@ -35,7 +35,7 @@ func (c *compiler) reads(leaves []*leaf) (project, user bool) {
 			if t.Tree == nil {
 				continue
 			}
-			walk(t.Tree.Root, func(n parse.Node) {
+			walk(t.Root, func(n parse.Node) {
 				switch n := n.(type) {
 				case *parse.CommandNode:
 					// {{clearmlPlaceholder $ i}}: a ClearML placeholder.

@@ -62,7 +62,7 @@ func validatePodTemplate(pt *corev1.PodTemplateSpec) []*fieldError {
 
 func (v *validator) labels(p fieldPath, labels map[string]string) {
 	for _, k := range slices.Sorted(maps.Keys(labels)) {
-		v.check(p.child(k), k, "label key", content.IsQualifiedName(k))
+		v.check(p.child(k), k, "label key", content.IsLabelKey(k))
 		v.check(p.child(k), labels[k], "label value", content.IsLabelValue(labels[k]))
 	}
 }
@@ -70,7 +70,7 @@ func (v *validator) labels(p fieldPath, labels map[string]string) {
 func (v *validator) annotations(p fieldPath, annotations map[string]string) {
 	size := 0
 	for _, k := range slices.Sorted(maps.Keys(annotations)) {
-		v.check(p.child(k), k, "annotation key", content.IsQualifiedName(strings.ToLower(k)))
+		v.check(p.child(k), k, "annotation key", content.IsLabelKey(strings.ToLower(k)))
 		size += len(k) + len(annotations[k])
 	}
 	if size > apivalidation.TotalAnnotationSizeLimitB {
@@ -156,7 +156,7 @@ func (v *validator) resources(p fieldPath, r corev1.ResourceRequirements) {
 		list corev1.ResourceList
 	}{{"limits", r.Limits}, {"requests", r.Requests}} {
 		for name := range list.list {
-			v.check(p.child(list.name).child(string(name)), string(name), "resource name", content.IsQualifiedName(string(name)))
+			v.check(p.child(list.name).child(string(name)), string(name), "resource name", content.IsLabelKey(string(name)))
 		}
 	}
 	for name, request := range r.Requests {
@@ -169,7 +169,7 @@ func (v *validator) resources(p fieldPath, r corev1.ResourceRequirements) {
 
 func (v *validator) toleration(p fieldPath, t corev1.Toleration) {
 	if t.Key != "" {
-		v.check(p.child("key"), t.Key, "toleration key", content.IsQualifiedName(t.Key))
+		v.check(p.child("key"), t.Key, "toleration key", content.IsLabelKey(t.Key))
 	}
 	switch t.Operator {
 	case "", corev1.TolerationOpEqual:

@@ -149,8 +149,7 @@ func TestLaunch(t *testing.T) {
 	})
 
 	t.Run("should leave a task that ClearML's Python glue runs to it", func(t *testing.T) {
-		var r *rig
-		r = newRig(t, func(f *config.File, o *Options) {
+		r := newRig(t, func(f *config.File, o *Options) {
 			f.PythonGlueNamespaces = []string{"legacy"}
 		})
 		r.sched.opts.Foreign = PythonGlueObjects(r.cs, func() []string { return r.snap.File.PythonGlueNamespaces })

@@ -327,7 +327,10 @@ func TestFaultsAndHooks(t *testing.T) {
 	assert.Equal(t, srv.Calls("queues.get_all"), 0)
 
 	srv.InjectFault(emulator.Fault{DropConnection: true})
-	_, err := http.Post(srv.URL()+"/debug.ping", "application/json", nil)
+	resp, err := http.Post(srv.URL()+"/debug.ping", "application/json", nil)
+	if err == nil {
+		_ = resp.Body.Close()
+	}
 	assert.ErrorContains(t, err, "EOF")
 
 	// Hooks: a user's task enqueued, the queue deleted under it.

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -213,7 +214,9 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return err
 	}
-	<-served // http.ErrServerClosed
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
 	return nil
 }
 
