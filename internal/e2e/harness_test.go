@@ -122,6 +122,7 @@ func (e *env) install() *release.Release {
 	var err error
 	e.r, err = testenv.Install(context.Background(), localcluster.Shared(e.t), e.ns, releaseName, e.values)
 	assert.NilError(e.t, err)
+	assert.NilError(e.t, grants.record(e.t.Name(), e.r))
 	e.helm = e.r.Helm
 	return e.r.Release
 }
@@ -131,6 +132,7 @@ func (e *env) upgrade(values string) {
 	e.t.Helper()
 	e.values = pruneNulls(chart.MergeValues(e.values, parseValues(e.t, values)))
 	assert.NilError(e.t, e.r.Upgrade(context.Background(), e.values))
+	assert.NilError(e.t, grants.record(e.t.Name(), e.r))
 	e.rel = e.r.Release
 }
 

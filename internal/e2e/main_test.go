@@ -11,5 +11,6 @@ import (
 const stagesFile = "../../ci/kwok-stages.yaml"
 
 func TestMain(m *testing.M) {
-	os.Exit(localcluster.Main(m, localcluster.Options{Nodes: 3, GPUNodes: 1, StageFiles: []string{stagesFile}}))
+	os.Exit(localcluster.Main(m, localcluster.Options{Nodes: 3, GPUNodes: 1, StageFiles: []string{stagesFile},
+		AuditServiceAccounts: true, AfterRun: auditRBAC}))
 }

@@ -216,8 +216,9 @@ var (
 )
 
 // startGlueProcess runs the clearml-glue binary as a separate process (so it can be SIGKILLed)
-// with the chart's ServiceAccount token in a kubeconfig.
-func (e *env) startGlueProcess(pod string) *exec.Cmd {
+// with the chart's ServiceAccount token in a kubeconfig; extraEnv (NAME=value) is added to its
+// environment.
+func (e *env) startGlueProcess(pod string, extraEnv ...string) *exec.Cmd {
 	e.t.Helper()
 	glueBinOnce.Do(func() {
 		root, err := localcluster.RepoRoot()
@@ -240,6 +241,7 @@ func (e *env) startGlueProcess(pod string) *exec.Cmd {
 		"CLEARML_API_HOST="+s.APIHost, "CLEARML_API_ACCESS_KEY="+s.AccessKey, "CLEARML_API_SECRET_KEY="+s.SecretKey,
 		"GLUE_NAMESPACE="+s.Namespace, "GLUE_CONFIGMAP="+s.ConfigMap, "GLUE_POD_NAME="+pod,
 		"GLUE_METRICS_ADDR=127.0.0.1:0", "GLUE_HEALTH_ADDR=127.0.0.1:0", "GLUE_LOG_LEVEL=info")
+	cmd.Env = append(cmd.Env, extraEnv...)
 	out := io.MultiWriter(testWriter{e.t, pod}, e.logs)
 	cmd.Stdout, cmd.Stderr = out, out
 	assert.NilError(e.t, cmd.Start())

@@ -40,6 +40,14 @@ type Options struct {
 	Nodes, GPUNodes int
 	// StageFiles are extra kwokctl --config files (kwok Stage objects that decide pod lifecycles).
 	StageFiles []string
+	// AuditServiceAccounts turns the API server's audit log on for requests made by service
+	// accounts, at Metadata level (who, verb, resource, answer; no bodies), so a test can check
+	// what a ServiceAccount used (AuditLog). Requests of the admin and the components are not
+	// logged, which keeps the cost small.
+	AuditServiceAccounts bool
+	// AfterRun, in Main, runs after the tests and before the cluster is deleted; it returns the
+	// exit code (given the tests' own), e.g. to judge the audit log of the whole run.
+	AfterRun func(c *Cluster, code int) int
 	// Logf receives progress lines; nil discards them.
 	Logf func(format string, args ...any)
 }
@@ -91,6 +99,14 @@ func start(ctx context.Context, opts Options) (*Cluster, error) {
 	for _, f := range opts.StageFiles {
 		args = append([]string{"--config", f}, args...)
 	}
+	if opts.AuditServiceAccounts {
+		policy, err := writeAuditPolicy(opts)
+		if err != nil {
+			_ = c.Stop()
+			return nil, err
+		}
+		args = append(args, "--kube-audit-policy", policy)
+	}
 	start := time.Now()
 	if err := c.kwokctl(ctx, args...); err != nil {
 		_ = c.Stop()
@@ -117,6 +133,35 @@ func start(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 	opts.logf("cluster %s up in %s (%d nodes, %d GPU nodes)", opts.Name, time.Since(start).Round(time.Millisecond), opts.Nodes, opts.GPUNodes)
 	return c, nil
+}
+
+// auditPolicy logs the requests of service accounts at Metadata level, and nothing else.
+const auditPolicy = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: Metadata
+    userGroups: ["system:serviceaccounts"]
+  - level: None
+`
+
+// writeAuditPolicy writes the policy beside the cluster's directory (kwokctl copies it in).
+func writeAuditPolicy(opts Options) (string, error) {
+	dir := filepath.Join(opts.WorkDir, "audit-policies")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, opts.Name+".yaml")
+	if err := os.WriteFile(path, []byte(auditPolicy), 0o644); err != nil {
+		return "", fmt.Errorf("audit policy: %w", err)
+	}
+	return path, nil
+}
+
+// AuditLog is the path of the API server's audit log (JSON lines, one audit.k8s.io/v1 Event
+// each) when the cluster was started with AuditServiceAccounts. It is deleted with the cluster.
+func (c *Cluster) AuditLog() string {
+	return filepath.Join(c.opts.WorkDir, "clusters", c.Name, "logs", "audit.log")
 }
 
 // RESTConfig returns a copy of the admin client config.
@@ -243,6 +288,7 @@ func (c *Cluster) Stop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	err := c.kwokctl(ctx, "delete", "cluster", "--name", c.Name)
+	_ = os.Remove(filepath.Join(c.opts.WorkDir, "audit-policies", c.Name+".yaml"))
 	if c.watchdog != nil {
 		_ = c.watchdog.Kill()
 		_, _ = c.watchdog.Wait()

@@ -33,6 +33,9 @@ func Main(m *testing.M, opts Options) int {
 	}()
 	code := m.Run()
 	signal.Stop(sigs)
+	if opts.AfterRun != nil {
+		code = opts.AfterRun(c, code)
+	}
 	if err := c.Stop(); err != nil {
 		fmt.Fprintln(os.Stderr, "localcluster:", err)
 		if code == 0 {

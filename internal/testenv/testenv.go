@@ -285,6 +285,11 @@ func fromEnv(s *config.Settings, env map[string]string) error {
 	return errors.Join(errs...)
 }
 
+// UserAgent is what an in-process controller sends to the API server. Like the clearml-glue
+// binary's own ("clearml-glue/<version> ..."), it starts with "clearml-glue/", so an audit log
+// tells the controller's requests from a test's made with the same ServiceAccount token.
+const UserAgent = "clearml-glue/testenv"
+
 // Glue is a controller running in-process, as the chart's Deployment would run it.
 type Glue struct {
 	cancel  context.CancelFunc
@@ -299,6 +304,10 @@ type Glue struct {
 // with Run's result if Run returns before Stop was called (an error, or nil: it should not
 // return by itself).
 func StartGlue(cfg *rest.Config, s config.Settings, logger *slog.Logger, onExit func(error)) *Glue {
+	cfg = rest.CopyConfig(cfg)
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = UserAgent
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	g := &Glue{cancel: cancel, done: make(chan struct{}), stopped: make(chan struct{})}
 	go func() {
