@@ -102,6 +102,36 @@ func TestDeploymentImage(t *testing.T) {
 	if !strings.Contains(r.Notes, "Remove agentk8sglue.image") {
 		t.Error("NOTES.txt does not say the open-source image was replaced")
 	}
+	// A custom Python-glue image (the golden case of a migrating home-lab user): never run, and
+	// NOTES.txt names it, the key and the image the controller runs.
+	r = render(t, []string{filepath.Join(chartDir, "ci", "custom-python-glue-image-values.yaml")})
+	want = "docker.io/clearml-glue/clearml-glue:" + chrt.Metadata.AppVersion
+	if got := glueContainer(t, deployment(t, r)).Image; got != want {
+		t.Errorf("custom Python glue image: got %s, want %s", got, want)
+	}
+	for _, w := range []string{"agentk8sglue.image (docker.io/homelab/clearml-agent-k8s-glue-py311:latest) is not used", "agentk8sglue.controllerImage", want} {
+		if !strings.Contains(r.Notes, w) {
+			t.Errorf("NOTES.txt lacks %q:\n%s", w, r.Notes)
+		}
+	}
+	// The controller's own key.
+	r = withCreds(t, "agentk8sglue.controllerImage.registry=mirror.local", "agentk8sglue.controllerImage.repository=ml/glue", "agentk8sglue.controllerImage.tag=1.2.3")
+	if got := glueContainer(t, deployment(t, r)).Image; got != "mirror.local/ml/glue:1.2.3" {
+		t.Errorf("controllerImage: got %s", got)
+	}
+	if strings.Contains(r.Notes, "agentk8sglue.image") {
+		t.Errorf("NOTES.txt warns about agentk8sglue.image, which is not set:\n%s", r.Notes)
+	}
+	// agentk8sglue.image naming a controller image, or only a tag (this chart's earlier key): refused with the key to use.
+	for _, set := range [][]string{
+		{"agentk8sglue.image.repository=mirror.local/clearml-glue/clearml-glue", "agentk8sglue.image.tag=0.1.0"},
+		{"agentk8sglue.image.tag=0.1.0@sha256:0123"},
+	} {
+		_, err := Render(RenderOptions{ChartDir: chartDir, ValuesFiles: []string{filepath.Join(chartDir, "ci", "default-values.yaml")}, Set: set, ReleaseName: release, Namespace: namespace})
+		if err == nil || !strings.Contains(err.Error(), "move it to agentk8sglue.controllerImage") {
+			t.Errorf("%v: want a refusal naming agentk8sglue.controllerImage, got %v", set, err)
+		}
+	}
 }
 
 func TestDeploymentSecurityDefaults(t *testing.T) {

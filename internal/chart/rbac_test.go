@@ -1,6 +1,7 @@
 package chart
 
 import (
+	"maps"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -72,8 +73,16 @@ func TestRoleRules(t *testing.T) {
 		{APIGroups: []string{"batch"}, Resources: []string{"jobs"}, Verbs: []string{"create", "get", "list", "watch", "delete"}},
 		{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list", "watch", "delete"}},
 		{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
+		// Preflight: Events on its own Deployment, and whether the Secrets it names exist.
+		{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, ResourceNames: []string{fullname}, Verbs: []string{"get"}},
+		{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{fullname + "-credentials"}, Verbs: []string{"get"}},
 	}
 	with := func(extra ...rule) []rule { return append(append([]rule(nil), base...), extra...) }
+	secretsGet := func(names ...string) []rule {
+		r := append([]rule(nil), base...)
+		r[5] = rule{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: names, Verbs: []string{"get"}}
+		return r
+	}
 	podCreate := append([]rule(nil), base...)
 	podCreate[2] = rule{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"create", "get", "list", "watch", "delete"}}
 	tests := []struct {
@@ -96,7 +105,11 @@ func TestRoleRules(t *testing.T) {
 		{"owner tokens", []string{"agentk8sglue.useOwnerToken=true"}, with(
 			rule{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"create"}},
 		)},
-		{"task credentials", []string{"clearml.taskCredentials.accessKey=TASK-KEY", "clearml.taskCredentials.secretKey=task-secret"}, base},
+		{"task credentials", []string{"clearml.taskCredentials.accessKey=TASK-KEY", "clearml.taskCredentials.secretKey=task-secret"},
+			secretsGet(fullname+"-credentials", fullname+"-task-credentials")},
+		{"every Secret the config names", []string{"clearml.existingAgentk8sglueSecret=glue-keys", "clearml.taskCredentials.existingSecret=task-keys",
+			"clearml.existingClearmlConfigSecret=task-conf", "imageCredentials.enabled=true", "imageCredentials.existingSecret=registry"},
+			secretsGet("glue-keys", "task-keys", "task-conf", "registry")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -118,8 +131,9 @@ var clusterScoped = map[string]bool{
 }
 
 // TestRBACInvariants checks every ci values file, and one with every feature on, against the
-// open-source chart's RBAC defects: no wildcard, no right on secrets (but create with owner tokens,
-// and only then), no extensions group, nothing cluster-scoped in a Role, and no ClusterRole or
+// open-source chart's RBAC defects: no wildcard, no right on secrets (but get by name of exactly
+// the Secrets the glue config names, for the preflight, and create with owner tokens, and only
+// then), no extensions group, nothing cluster-scoped in a Role, and no ClusterRole or
 // ClusterRoleBinding unless asked for.
 func TestRBACInvariants(t *testing.T) {
 	type renderCase struct {
@@ -138,8 +152,16 @@ func TestRBACInvariants(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			r := render(t, c.files, c.set...)
 			clusterBindingsAsked := c.name == "open-source-compatibility"
-			ownerTokens := glueConfig(t, r).UseOwnerToken
+			cfg := glueConfig(t, r)
+			ownerTokens := cfg.UseOwnerToken
 			secretsCreated := false
+			named := map[string]bool{}
+			for _, n := range append([]string{cfg.ClearML.CredentialsSecret, cfg.ClearML.TaskCredentialsSecret, cfg.ClearML.ConfigSecret}, cfg.ImagePullSecrets...) {
+				if n != "" {
+					named[n] = true
+				}
+			}
+			var readable []string
 			for _, o := range objects(t, r) {
 				switch o.GetKind() {
 				case "ClusterRole":
@@ -165,6 +187,10 @@ func TestRBACInvariants(t *testing.T) {
 							secretsCreated = true
 							continue
 						}
+						if res == "secrets" && v == "get" && len(ru.ResourceNames) > 0 {
+							readable = append(readable, ru.ResourceNames...)
+							continue
+						}
 						if v == "*" || res == "secrets" {
 							t.Errorf("verb %q on %s", v, res)
 						}
@@ -173,6 +199,11 @@ func TestRBACInvariants(t *testing.T) {
 			}
 			if ownerTokens != secretsCreated {
 				t.Errorf("useOwnerToken %v but secrets create granted: %v", ownerTokens, secretsCreated)
+			}
+			want := slices.Sorted(maps.Keys(named))
+			slices.Sort(readable)
+			if diff := cmp.Diff(want, readable); diff != "" {
+				t.Errorf("secrets get: not exactly the Secrets the glue config names (-named +readable):\n%s", diff)
 			}
 		})
 	}

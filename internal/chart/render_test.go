@@ -4,7 +4,10 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -21,6 +24,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/clearml-glue/clearml-glue/internal/config"
+	"github.com/clearml-glue/clearml-glue/internal/metrics"
 )
 
 const (
@@ -359,23 +363,79 @@ func TestSessionServices(t *testing.T) {
 	}
 }
 
-// TestHelmTestPod: a test hook that reads /readyz through the Service, and is never selected by it.
+// TestHelmTestPod: a test hook that reads /diagnosis through a Service that reaches the glue even
+// while it is not ready, and is never selected by a Service.
 func TestHelmTestPod(t *testing.T) {
 	r := withCreds(t)
 	pod := object(t, r, "Pod", fullname+"-test")
 	if pod.GetAnnotations()["helm.sh/hook"] != "test" {
 		t.Errorf("test pod annotations %v", pod.GetAnnotations())
 	}
-	sel, _, _ := unstructured.NestedStringMap(object(t, r, "Service", fullname).Object, "spec", "selector")
-	matches := true
-	for k, v := range sel {
-		matches = matches && pod.GetLabels()[k] == v
+	deploySel, _, _ := unstructured.NestedStringMap(object(t, r, "Deployment", fullname).Object, "spec", "selector", "matchLabels")
+	for _, name := range []string{fullname, fullname + "-diagnosis"} {
+		sel, _, _ := unstructured.NestedStringMap(object(t, r, "Service", name).Object, "spec", "selector")
+		matches := true
+		for k, v := range sel {
+			matches = matches && pod.GetLabels()[k] == v
+		}
+		if matches {
+			t.Errorf("the Service %s selector %v selects the test pod", name, sel)
+		}
+		if diff := cmp.Diff(deploySel, sel); diff != "" {
+			t.Errorf("the Service %s does not select the glue (-deployment +service):\n%s", name, diff)
+		}
 	}
-	if matches {
-		t.Errorf("the Service selector %v selects the test pod", sel)
+	// The glue says why it is not ready, so the Service the test reads must reach a pod that is not.
+	diag := object(t, r, "Service", fullname+"-diagnosis")
+	if v, _, _ := unstructured.NestedBool(diag.Object, "spec", "publishNotReadyAddresses"); !v {
+		t.Error("the diagnosis Service does not publish not-ready pods")
 	}
-	if !strings.Contains(r.Manifests["clearml-agent/templates/tests/test-ready.yaml"], "http://"+fullname+"."+namespace+".svc:8081/readyz") {
-		t.Error("the test pod does not read /readyz through the Service")
+	if !strings.Contains(r.Manifests["clearml-agent/templates/tests/test-ready.yaml"], "http://"+fullname+"-diagnosis."+namespace+".svc:8081/diagnosis") {
+		t.Error("the test pod does not read /diagnosis through the diagnosis Service")
+	}
+}
+
+// TestHelmTestPodPrintsTheReasons runs the test pod's script against a glue's /diagnosis: ready
+// passes; not ready fails and prints every line of the diagnosis, each failed check with its fix.
+func TestHelmTestPodPrintsTheReasons(t *testing.T) {
+	for _, tool := range []string{"sh", "wget", "timeout"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("no %s here: %v", tool, err)
+		}
+	}
+	r := withCreds(t)
+	var spec struct {
+		Spec corev1.PodSpec `json:"spec"`
+	}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(object(t, r, "Pod", fullname+"-test").Object, &spec); err != nil {
+		t.Fatal(err)
+	}
+	script := spec.Spec.Containers[0].Command[2]
+	probes := &metrics.Probes{}
+	srv := httptest.NewServer(http.HandlerFunc(probes.Diagnosis))
+	defer srv.Close()
+	script = strings.NewReplacer("http://"+fullname+"-diagnosis."+namespace+".svc:8081", srv.URL,
+		"seq 30", "seq 2", "sleep 5", "sleep 0").Replace(script)
+	run := func() (string, error) {
+		out, err := exec.Command("sh", "-c", script).CombinedOutput()
+		return string(out), err
+	}
+
+	probes.SetDiagnosis("CHECK                  RESULT  DETAIL\nClearML API reachable  FAIL    http://clearml:8009: nothing answers on clearml port 8009; fix: agentk8sglue.apiServerUrlReference\n", true)
+	out, err := run()
+	if err == nil {
+		t.Fatalf("the test passed while the glue is not ready:\n%s", out)
+	}
+	for _, want := range []string{"the glue is not ready:", "not ready: a preflight check failed", "nothing answers on clearml port 8009; fix: agentk8sglue.apiServerUrlReference"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+
+	probes.SetReady(true)
+	probes.SetDiagnosis("CHECK  RESULT  DETAIL\n", false)
+	if out, err := run(); err != nil {
+		t.Errorf("the test failed while the glue is ready: %v\n%s", err, out)
 	}
 }
 

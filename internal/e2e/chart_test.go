@@ -282,7 +282,12 @@ func TestChartRBACGrantsControllerNeedsAndRefusesTheRest(t *testing.T) {
 		"refused: update secrets":                           {attrs{Verb: "update", Resource: "secrets", Name: releaseName + "-credentials"}, false},
 		"refused: patch secrets":                            {attrs{Verb: "patch", Resource: "secrets", Name: releaseName + "-credentials"}, false},
 		"refused: delete secrets":                           {attrs{Verb: "delete", Resource: "secrets", Name: releaseName + "-credentials"}, false},
-		"refused: get secrets":                              {attrs{Verb: "get", Resource: "secrets", Name: releaseName + "-credentials"}, false},
+		"get the Secret the config names (preflight)":       {attrs{Verb: "get", Resource: "secrets", Name: releaseName + "-credentials"}, true},
+		"refused: get another secret":                       {attrs{Verb: "get", Resource: "secrets", Name: "someone-elses"}, false},
+		"get own deployment (preflight Events)":             {attrs{Verb: "get", Group: "apps", Resource: "deployments", Name: releaseName}, true},
+		"refused: get another deployment":                   {attrs{Verb: "get", Group: "apps", Resource: "deployments", Name: "someone-elses"}, false},
+		"refused: list deployments":                         {attrs{Verb: "list", Group: "apps", Resource: "deployments"}, false},
+		"refused: update own deployment":                    {attrs{Verb: "update", Group: "apps", Resource: "deployments", Name: releaseName}, false},
 		"refused: list secrets":                             {attrs{Verb: "list", Resource: "secrets"}, false},
 		"refused: create pods (taskKind Job)":               {attrs{Verb: "create", Resource: "pods"}, false},
 		"refused: pods exec":                                {attrs{Verb: "create", Resource: "pods", Subresource: "exec"}, false},
@@ -395,10 +400,18 @@ func TestChartRBACGrantsControllerNeedsAndRefusesTheRest(t *testing.T) {
 			_, err := sa.CoreV1().Secrets(e.ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "probe"}}, dry)
 			return err
 		}, false},
-		"refused: get credentials secret": {func() error {
+		"get credentials secret (preflight)": {func() error {
 			_, err := sa.CoreV1().Secrets(e.ns).Get(ctx, releaseName+"-credentials", metav1.GetOptions{})
 			return err
+		}, true},
+		"refused: get another secret": {func() error {
+			_, err := sa.CoreV1().Secrets(e.ns).Get(ctx, "someone-elses", metav1.GetOptions{})
+			return err
 		}, false},
+		"get own deployment": {func() error {
+			_, err := sa.AppsV1().Deployments(e.ns).Get(ctx, releaseName, metav1.GetOptions{})
+			return err
+		}, true},
 		"refused: delete credentials secret (dry run)": {func() error {
 			return sa.CoreV1().Secrets(e.ns).Delete(ctx, releaseName+"-credentials", metav1.DeleteOptions{DryRun: []string{metav1.DryRunAll}})
 		}, false},

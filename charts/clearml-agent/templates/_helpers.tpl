@@ -397,18 +397,22 @@ means zero (no requeue, no deletion delay; a zero poll interval is refused by th
 {{- end }}
 
 {{/*
-Controller image. The open-source chart's image (the Python glue) cannot run this controller; a
-values file copied from that chart names it, so it is replaced by this chart's image (NOTES.txt
-says so) rather than failing an install that should work unchanged.
+Controller image: agentk8sglue.controllerImage. agentk8sglue.image is the open-source chart's key
+for the image of ClearML's Python glue, which cannot run this controller (a Deployment running
+clearml-glue in that image crash-loops): it is never used. A values file copied from the
+open-source chart (its image, or a custom Python-glue image) installs, and NOTES.txt says the key
+is ignored; one that names a clearml-glue image there, or only a tag or registry (this chart's
+earlier key for the controller), is refused with the key to move it to.
 */}}
-{{- define "clearml-agent.isPythonGlueImage" -}}
-{{- if contains "clearml-agent-k8s-base" .Values.agentk8sglue.image.repository }}true{{ end }}
+{{- define "clearml-agent.ignoredGlueImage" -}}
+{{- $image := .Values.agentk8sglue.image | default dict }}
+{{- $repo := $image.repository | default "" }}
+{{- if or (eq (base $repo) "clearml-glue") (and (not $repo) (or $image.tag $image.registry)) }}
+{{- fail (printf "agentk8sglue.image is the open-source chart's key for the Python glue image and no longer sets this chart's controller image: move it to agentk8sglue.controllerImage (registry %q, repository %q, tag %q)" ($image.registry | default "") $repo ($image.tag | default "")) }}
+{{- end }}
+{{- with $repo }}{{ include "clearml-agent.image" (list $ $image "") }}{{ end }}
 {{- end }}
 
 {{- define "clearml-agent.controllerImage" -}}
-{{- $image := .Values.agentk8sglue.image }}
-{{- if include "clearml-agent.isPythonGlueImage" . }}
-{{- $image = dict "registry" $image.registry "repository" "clearml-glue/clearml-glue" }}
-{{- end }}
-{{- include "clearml-agent.image" (list . $image .Chart.AppVersion) }}
+{{- include "clearml-agent.image" (list . .Values.agentk8sglue.controllerImage .Chart.AppVersion) }}
 {{- end }}
