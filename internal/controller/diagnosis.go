@@ -132,6 +132,13 @@ func (d *diagnosis) publish(findings []doctor.Finding) {
 			d.log.Info("preflight", attrs...)
 		}
 	}
+	for check, prev := range d.last {
+		if _, still := next[check]; !still && !prev.OK {
+			// Fixed by removing what it checked (a Secret or a queue no longer named).
+			d.log.Info("preflight", "check", check, "result", "ok", "detail", "no longer in the config")
+			d.event(corev1.EventTypeNormal, ReasonPreflightPassed, check+": no longer in the config")
+		}
+	}
 	bad := doctor.Failed(findings)
 	if first || (len(bad) > 0) != d.failed {
 		if len(bad) > 0 {
