@@ -121,7 +121,7 @@ func TestDiagnosis(t *testing.T) {
 		fix    func(e *env)
 	}{
 		{
-			name: "wrong API port",
+			name:   "wrong API port",
 			values: fmt.Sprintf(`agentk8sglue: {apiServerUrlReference: "http://127.0.0.1:%d"}`, closedLocalPort(t)),
 			want: []string{"ClearML API reachable", "nothing answers on 127.0.0.1 port", "connection refused",
 				"fix: agentk8sglue.apiServerUrlReference"},
