@@ -413,7 +413,10 @@ func defaultImages(chart, appVersion string) (map[string]string, error) {
 			ImageRegistry string `json:"imageRegistry"`
 		} `json:"global"`
 		Agentk8sglue struct {
-			Image struct{ Registry, Repository, Tag string } `json:"image"`
+			// controllerImage, where the chart separates the controller image from the open-source
+			// chart's image key (the Python glue's); else image.
+			ControllerImage *struct{ Registry, Repository, Tag string } `json:"controllerImage"`
+			Image           struct{ Registry, Repository, Tag string }  `json:"image"`
 		} `json:"agentk8sglue"`
 		Tests struct {
 			Image struct{ Registry, Repository, Tag string } `json:"image"`
@@ -435,6 +438,9 @@ func defaultImages(chart, appVersion string) (map[string]string, error) {
 		return registry + "/" + repo + ":" + tag
 	}
 	g, t := v.Agentk8sglue.Image, v.Tests.Image
+	if c := v.Agentk8sglue.ControllerImage; c != nil {
+		g = *c
+	}
 	return map[string]string{
 		"clearml-glue": full(g.Registry, g.Repository, cmpOr(g.Tag, appVersion)),
 		"busybox":      full(t.Registry, t.Repository, t.Tag),

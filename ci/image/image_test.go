@@ -18,6 +18,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
@@ -539,5 +540,43 @@ func TestBusyboxImage(t *testing.T) {
 	got, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(got), "1 nobody\n2 nobody\n") || !strings.Contains(string(got), "BusyBox") {
 		t.Fatalf("chrooted busybox: %v: %q", err, got)
+	}
+}
+
+// The real node's sandbox image: /pause alone, which holds until SIGTERM and then exits 0.
+func TestPauseImage(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "pause")
+	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./pause")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	out := t.TempDir()
+	if err := run([]string{"build", "-recipe", "pause", "-binary", "linux/amd64=" + bin, "-ref", "glue-local/pause:1",
+		"-oci", filepath.Join(out, "oci")}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	img, _ := layoutImage(t, filepath.Join(out, "oci"))
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(cf.Config.Entrypoint, []string{"/pause"}) || cf.Config.User != "65535:65535" {
+		t.Errorf("entrypoint %q user %q", cf.Config.Entrypoint, cf.Config.User)
+	}
+	if files := layerFiles(t, img); len(files) != 1 || files["/pause"].Mode != 0o755 {
+		t.Errorf("layer: %+v", files)
+	}
+	cmd := exec.Command(bin)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if cmd.ProcessState != nil {
+		t.Fatal("pause exited on its own")
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("pause after SIGTERM: %v", err)
 	}
 }

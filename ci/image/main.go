@@ -43,7 +43,7 @@ func run(args []string, stdout io.Writer) error {
 	}
 	cmd, args := args[0], args[1:]
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
-	recipeName := fs.String("recipe", "clearml-glue", "image recipe: clearml-glue or busybox")
+	recipeName := fs.String("recipe", "clearml-glue", "image recipe: clearml-glue, busybox or pause")
 	caCerts := fs.String("ca-certs", "", "CA bundle to install at "+caBundle+" (clearml-glue)")
 	var binaries, labels multiFlag
 	fs.Var(&binaries, "binary", "the program: PATH (rootfs), or PLATFORM=PATH (build; repeat for several platforms)")

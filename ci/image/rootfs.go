@@ -96,6 +96,23 @@ var recipes = map[string]recipe{
 			), nil
 		},
 	},
+	// The pods' sandbox ("pause") image of the local real node, from ci/image/pause.
+	"pause": {
+		Name:       "pause",
+		User:       "65535:65535",
+		Entrypoint: []string{"/pause"},
+		Labels: map[string]string{
+			"org.opencontainers.image.title":       "pause",
+			"org.opencontainers.image.description": "Pod sandbox process of the local real node (ci/image/pause)",
+		},
+		files: func(in inputs) ([]entry, error) {
+			bin, err := readExecutable(in.Binary)
+			if err != nil {
+				return nil, err
+			}
+			return []entry{{Path: "/pause", Mode: 0o755, Data: bin}}, nil
+		},
+	},
 	// A busybox with a shell and wget for the chart's helm test pod, from Debian's busybox-static.
 	"busybox": {
 		Name:       "busybox",
