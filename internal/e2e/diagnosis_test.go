@@ -79,6 +79,19 @@ func (e *env) deploymentEvents(reason string) []string {
 	return out
 }
 
+// doctorFromLaptop runs `clearml-glue doctor --kubeconfig F --namespace NS` as a cluster admin
+// with nothing in the environment: the URL and credentials come from the release (its ConfigMap
+// and credentials Secret), the rights reviewed are those of the Deployment's ServiceAccount.
+func (e *env) doctorFromLaptop() (string, error) {
+	var out, errOut bytes.Buffer
+	err := doctorcmd.Run(context.Background(), doctorcmd.Options{
+		Args:   []string{"--kubeconfig", "admin.kubeconfig", "--namespace", e.ns},
+		Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }, Home: e.t.TempDir(),
+		RESTConfig: func(string) (*rest.Config, error) { return e.admin, nil },
+	})
+	return out.String() + errOut.String(), err
+}
+
 // doctor runs `clearml-glue doctor` as in the controller's pod (kubectl exec): the environment
 // the Deployment gives it, the ServiceAccount's token.
 func (e *env) doctor(s config.Settings, cfg *rest.Config) (string, error) {
@@ -215,6 +228,10 @@ func TestDiagnosis(t *testing.T) {
 			assert.ErrorIs(t, err, doctorcmd.ErrFailed, out)
 			assert.Assert(t, containsAll(out, tc.want), out)
 			t.Logf("clearml-glue doctor: %v\n%s", err, out)
+			laptop, err := e.doctorFromLaptop()
+			assert.ErrorIs(t, err, doctorcmd.ErrFailed, laptop)
+			assert.Assert(t, containsAll(laptop, tc.want), "from a laptop:\n%s", laptop)
+			out += laptop
 
 			// The log holds one structured line per finding, this one with its fix.
 			logs := e.logs.all()
