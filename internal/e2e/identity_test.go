@@ -113,7 +113,7 @@ agentk8sglue:
         annotations: {e2e.glue/agent-delay: 1h}
 `)
 	ctx := context.Background()
-	t.Run("the Role creates Secrets and reads none", func(t *testing.T) {
+	t.Run("the Role creates Secrets and may not list, change or read one not named in the config", func(t *testing.T) {
 		for verb, want := range map[string]bool{"create": true, "get": false, "list": false, "watch": false, "update": false, "patch": false, "delete": false} {
 			allowed, why := e.reviewServiceAccount(authzv1.ResourceAttributes{Namespace: e.ns, Verb: verb, Resource: "secrets"})
 			assert.Equal(t, allowed, want, "%s secrets: %s", verb, why)
