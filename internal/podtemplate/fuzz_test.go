@@ -101,12 +101,12 @@ func checkAcceptable(t *testing.T, job *batchv1.Job) {
 	pod := job.Spec.Template
 	for _, labels := range []map[string]string{job.Labels, pod.Labels, pod.Spec.NodeSelector} {
 		for k, v := range labels {
-			fail("label key "+k, content.IsQualifiedName(k))
+			fail("label key "+k, content.IsLabelKey(k))
 			fail("label value "+v, content.IsLabelValue(v))
 		}
 	}
 	for k := range pod.Annotations {
-		fail("annotation key "+k, content.IsQualifiedName(strings.ToLower(k)))
+		fail("annotation key "+k, content.IsLabelKey(strings.ToLower(k)))
 	}
 	if err := apivalidation.ValidateAnnotationsSize(pod.Annotations); err != nil {
 		t.Error(err)
