@@ -291,11 +291,6 @@ func (e *env) job(id string) (*batchv1.Job, error) {
 	return e.cs.BatchV1().Jobs(e.ns).Get(context.Background(), podtemplate.ObjectName(id), metav1.GetOptions{})
 }
 
-func (e *env) jobs() []batchv1.Job {
-	list, err := e.cs.BatchV1().Jobs(e.ns).List(context.Background(), metav1.ListOptions{LabelSelector: podtemplate.LabelTaskID})
-	assert.NilError(e.t, err)
-	return list.Items
-}
 
 func (e *env) waitJob(id string, timeout time.Duration) *batchv1.Job {
 	e.t.Helper()
