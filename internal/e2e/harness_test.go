@@ -291,7 +291,6 @@ func (e *env) job(id string) (*batchv1.Job, error) {
 	return e.cs.BatchV1().Jobs(e.ns).Get(context.Background(), podtemplate.ObjectName(id), metav1.GetOptions{})
 }
 
-
 func (e *env) waitJob(id string, timeout time.Duration) *batchv1.Job {
 	e.t.Helper()
 	var job *batchv1.Job
