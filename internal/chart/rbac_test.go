@@ -96,7 +96,7 @@ func TestRoleRules(t *testing.T) {
 			rule{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, ResourceNames: []string{"my-lease"}, Verbs: []string{"get", "update"}},
 		)},
 		{"port mode", []string{"sessions.portModeEnabled=true"}, with(
-			rule{APIGroups: []string{""}, Resources: []string{"services"}, Verbs: []string{"create", "get", "list", "watch", "delete"}},
+			rule{APIGroups: []string{""}, Resources: []string{"services"}, Verbs: []string{"list"}},
 		)},
 		{"bare pods", []string{"agentk8sglue.taskKind=Pod"}, podCreate},
 		{"bare pods, open-source key", []string{"agentk8sglue.taskAsJob=false"}, podCreate},

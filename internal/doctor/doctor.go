@@ -289,6 +289,10 @@ func Needs(f *config.File, s config.Settings) []Permission {
 	for _, v := range []string{"create", "patch"} {
 		p = append(p, Permission{Resource: "events", Verb: v, Namespace: s.Namespace})
 	}
+	if f.Sessions.PortModeEnabled {
+		// The session Services' ports, for the task's properties (internal/scheduler/documented.go).
+		p = append(p, Permission{Resource: "services", Verb: "list", Namespace: ns})
+	}
 	if f.UseOwnerToken {
 		// The per-task owner token Secret (internal/scheduler/ownertoken.go); never read.
 		p = append(p, Permission{Resource: "secrets", Verb: "create", Namespace: ns})

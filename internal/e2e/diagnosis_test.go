@@ -23,6 +23,7 @@ import (
 	"github.com/clearml-glue/clearml-glue/internal/controller"
 	"github.com/clearml-glue/clearml-glue/internal/doctor/doctorcmd"
 	"github.com/clearml-glue/clearml-glue/internal/metrics"
+	"github.com/clearml-glue/clearml-glue/internal/testenv"
 )
 
 // diagnosedGlue is a controller run in-process with Probes the test reads.
@@ -41,6 +42,7 @@ func (e *env) startDiagnosedGlue(pod string, s config.Settings) *diagnosedGlue {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	cfg := e.serviceAccountConfig()
+	cfg.UserAgent = testenv.UserAgent // a controller's requests, for the RBAC audit
 	go func() {
 		defer close(done)
 		err := controller.Run(ctx, controller.Options{Settings: s, RESTConfig: cfg, Logger: logger, Probes: g.probes})
@@ -101,6 +103,8 @@ func (e *env) doctor(s config.Settings, cfg *rest.Config) (string, error) {
 		"CLEARML_API_HOST_VERIFY_CERT": fmt.Sprint(s.VerifyCert), "GLUE_LEADER_ELECTION": fmt.Sprint(s.LeaderElection), "GLUE_LEASE_NAME": s.LeaseName,
 	}
 	var out, errOut bytes.Buffer
+	cfg = rest.CopyConfig(cfg)
+	cfg.UserAgent = testenv.UserAgent // the clearml-glue binary's requests, for the RBAC audit
 	err := doctorcmd.Run(context.Background(), doctorcmd.Options{
 		Stdout: &out, Stderr: &errOut, Getenv: func(k string) string { return env[k] }, Home: e.t.TempDir(),
 		RESTConfig: func(string) (*rest.Config, error) { return cfg, nil },

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -15,12 +16,18 @@ import (
 	"testing"
 	"time"
 
+	"gotest.tools/v3/assert"
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"sigs.k8s.io/yaml"
 
 	"github.com/clearml-glue/clearml-glue/internal/clearml"
 	"github.com/clearml-glue/clearml-glue/internal/clearml/emulator"
 	"github.com/clearml-glue/clearml-glue/internal/localcluster"
+	"github.com/clearml-glue/clearml-glue/internal/podtemplate"
 	"github.com/clearml-glue/clearml-glue/internal/testenv"
 )
 
@@ -31,16 +38,28 @@ import (
 // is a missing grant, and a granted verb that no controller used in a full run is a grant the
 // chart should not hold. The table goes to .build/e2e/rbac-audit.md.
 
-// perm is one RBAC permission: a verb on a resource of an API group ("" is the core group).
-type perm struct{ Verb, Group, Resource string }
+// perm is one RBAC permission: a verb on a resource of an API group ("" is the core group), in
+// the release's namespace (Scope ""), in another namespace ("other namespace": the Python glue's,
+// for the migration) or on a cluster-scoped resource ("cluster").
+type perm struct{ Verb, Group, Resource, Scope string }
 
 func (p perm) String() string {
+	s := p.Verb + " " + p.resource()
+	if p.Scope != "" {
+		s += " (" + p.Scope + ")"
+	}
+	return s
+}
+
+func (p perm) resource() string {
 	g := p.Group
 	if g == "" {
 		g = "core"
 	}
-	return p.Verb + " " + g + "/" + p.Resource
+	return g + "/" + p.Resource
 }
+
+const otherNamespace = "other namespace"
 
 // grantBook records, per ServiceAccount user name, the permissions the chart's Roles grant it
 // (every revision of its release) and the test that installed it.
@@ -70,11 +89,15 @@ func (b *grantBook) record(test string, r *testenv.Release) error {
 		if err := yaml.Unmarshal([]byte(doc), &role); err != nil || role.Kind != "Role" {
 			continue
 		}
+		scope := ""
+		if role.Namespace != "" && role.Namespace != r.Namespace {
+			scope = otherNamespace
+		}
 		for _, rule := range role.Rules {
 			for _, g := range rule.APIGroups {
 				for _, res := range rule.Resources {
 					for _, v := range rule.Verbs {
-						b.grants[user][perm{v, g, res}] = true
+						b.grants[user][perm{v, g, res, scope}] = true
 					}
 				}
 			}
@@ -98,6 +121,7 @@ type auditEvent struct {
 		Resource    string `json:"resource"`
 		Subresource string `json:"subresource"`
 		APIGroup    string `json:"apiGroup"`
+		Namespace   string `json:"namespace"`
 	} `json:"objectRef"`
 	ResponseStatus *struct {
 		Code int `json:"code"`
@@ -152,7 +176,15 @@ func readAudit(r io.Reader, b *grantBook) (*auditResult, error) {
 		if ev.ObjectRef.Subresource != "" {
 			resource += "/" + ev.ObjectRef.Subresource
 		}
-		p := perm{ev.Verb, ev.ObjectRef.APIGroup, resource}
+		scope := ""
+		switch own := strings.Split(ev.User.Username, ":")[2]; ev.ObjectRef.Namespace {
+		case own:
+		case "":
+			scope = "cluster"
+		default:
+			scope = otherNamespace
+		}
+		p := perm{ev.Verb, ev.ObjectRef.APIGroup, resource, scope}
 		u := res.used[p]
 		if u == nil {
 			u = &usage{tests: map[string]bool{}}
@@ -209,14 +241,17 @@ func (res *auditResult) table() string {
 	}
 	sort.Slice(sorted, func(i, j int) bool {
 		a, b := sorted[i], sorted[j]
-		if a.Group+a.Resource != b.Group+b.Resource {
-			return a.Group+"/"+a.Resource < b.Group+"/"+b.Resource
+		if a.Scope != b.Scope {
+			return a.Scope < b.Scope
+		}
+		if a.resource() != b.resource() {
+			return a.resource() < b.resource()
 		}
 		return a.Verb < b.Verb
 	})
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "Controller requests: %d (%d outside resources or impersonated); full suite: %v\n\n", res.requests, res.other, res.fullSuite)
-	sb.WriteString("| verb | resource | granted by the chart | controller requests | refused | tests (example) |\n|---|---|---|---|---|---|\n")
+	sb.WriteString("| verb | resource | where | granted by the chart | controller requests | refused | tests (example) |\n|---|---|---|---|---|---|---|\n")
 	for _, p := range sorted {
 		g := "no"
 		if res.granted[p] {
@@ -232,11 +267,11 @@ func (res *auditResult) table() string {
 			slices.Sort(names)
 			example = names[0]
 		}
-		group := p.Group
-		if group == "" {
-			group = "core"
+		where := p.Scope
+		if where == "" {
+			where = "release namespace"
 		}
-		fmt.Fprintf(&sb, "| %s | %s/%s | %s | %d | %d | %d (%s) |\n", p.Verb, group, p.Resource, g, n, refused, tests, example)
+		fmt.Fprintf(&sb, "| %s | %s | %s | %s | %d | %d | %d (%s) |\n", p.Verb, p.resource(), where, g, n, refused, tests, example)
 	}
 	return sb.String()
 }
@@ -299,4 +334,97 @@ agentk8sglue:
 	e.startGlueProcess("glue-lists", "KUBE_FEATURE_WatchListClient=false")
 	id := e.task("work", "listed", emulator.TaskSpec{})
 	e.waitStatus(id, clearml.StatusCompleted, 60*time.Second)
+}
+
+// taskKind Pod: a bare Pod has no ttlSecondsAfterFinished, so the glue deletes it itself once its
+// task ended, here at once (completedPodDeletionDelayMinutes: 0). The chart's delete on pods is
+// for this (and for bare Pods left from before a switch to Jobs).
+func TestBarePodDeletedByTheGlueOnceItsTaskEnded(t *testing.T) {
+	e := newEnv(t, `
+agentk8sglue:
+  taskKind: Pod
+  completedPodDeletionDelayMinutes: 0
+  queues:
+    work:
+      templateOverrides:
+        annotations: {e2e.glue/run-ms: "200ms"}
+`)
+	e.startGlue("glue-0")
+	id := e.task("work", "bare", emulator.TaskSpec{})
+	e.waitStatus(id, clearml.StatusCompleted, 60*time.Second)
+	name := podtemplate.ObjectName(id)
+	e.waitFor(60*time.Second, "the bare Pod deleted", func() bool {
+		_, err := e.cs.CoreV1().Pods(e.ns).Get(context.Background(), name, metav1.GetOptions{})
+		return apierrors.IsNotFound(err)
+	}, func() string { return "Pod " + name + " still there" })
+}
+
+// A config whose queue template is invalid is refused for that queue on every reload, with the
+// same Warning each time: client-go's recorder counts it on the one Event (the chart's patch on
+// events) instead of adding an Event per reload.
+func TestRepeatedWarningCountedOnOneEvent(t *testing.T) {
+	e := newEnv(t, `
+agentk8sglue:
+  queues:
+    broken:
+      templateOverrides:
+        resources: {limits: {memory: "12 GB"}}
+`)
+	cm := objectName(e.manifestObject("ConfigMap"))
+	events := func() []corev1.Event {
+		list, err := e.cs.CoreV1().Events(e.ns).List(context.Background(), metav1.ListOptions{FieldSelector: fields.AndSelectors(
+			fields.OneTermEqualSelector("reason", "InvalidQueueTemplate"), fields.OneTermEqualSelector("involvedObject.name", cm)).String()})
+		assert.NilError(t, err)
+		return list.Items
+	}
+	describe := func() string { return fmt.Sprintf("events %+v", events()) }
+	e.startGlue("glue-0")
+	e.waitFor(30*time.Second, "the InvalidQueueTemplate Event", func() bool { return len(events()) == 1 }, describe)
+	e.upgrade(`
+agentk8sglue:
+  pollIntervalSeconds: 2
+`) // a new ConfigMap version, the same broken queue
+	e.waitFor(30*time.Second, "the Event counted twice", func() bool {
+		ev := events()
+		return len(ev) == 1 && ev[0].Count == 2
+	}, describe)
+}
+
+// Migration side by side with ClearML's Python glue: a task whose object that glue runs in one of
+// agentk8sglue.pythonGlueNamespaces (clearml-id-<task>, label CLEARML=agent-...) is not launched a
+// second time. The chart's Role there grants get on pods and jobs, by name, and nothing else.
+func TestTaskRunByThePythonGlueIsLeftToIt(t *testing.T) {
+	cs, err := localcluster.Shared(t).Clientset()
+	assert.NilError(t, err)
+	ctx := context.Background()
+	other := namespaceFor(t) + "-py"
+	assert.NilError(t, testenv.CreateNamespace(ctx, cs, other))
+	t.Cleanup(func() { _ = cs.CoreV1().Namespaces().Delete(context.Background(), other, metav1.DeleteOptions{}) })
+	e := newEnv(t, fmt.Sprintf(`
+agentk8sglue:
+  pythonGlueNamespaces: [%q]
+  queues:
+    work: {}
+`, other))
+	id := e.task("work", "migrating", emulator.TaskSpec{})
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: podtemplate.ObjectName(id), Namespace: other,
+			Labels: map[string]string{"CLEARML": "agent-0123abcd", "e2e.glue/behavior": "hold"}},
+		Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "k8s-glue", Image: "allegroai/clearml-agent-k8s-base"}}},
+	}
+	// The namespace's default ServiceAccount comes a moment after the namespace; until then Pods
+	// are refused.
+	e.waitFor(30*time.Second, "the Python glue's Pod", func() bool {
+		_, err := cs.CoreV1().Pods(other).Create(ctx, pod, metav1.CreateOptions{})
+		return err == nil
+	}, func() string { return "Pod not created" })
+
+	e.startGlue("glue-0")
+	e.waitFor(30*time.Second, "the task left to the Python glue", func() bool { return logContains(e, id, "runs this task already") },
+		func() string { return fmt.Sprintf("task log %q", e.emu.TaskLog(id)) })
+	_, err = e.job(id)
+	assert.Assert(t, apierrors.IsNotFound(err), "the glue launched a task the Python glue runs: %v", err)
+
+	// A task with no object of the Python glue (its Pod and Job looked up there) is launched.
+	e.waitJob(e.task("work", "not-migrated", emulator.TaskSpec{}), 30*time.Second)
 }
