@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"time"
 
 	"github.com/cenkalti/backoff/v5"
 	corev1 "k8s.io/api/core/v1"
@@ -140,7 +139,7 @@ func (s *Scheduler) storeOwnerToken(ctx context.Context, log *slog.Logger, obj p
 		return struct{}{}, err
 	}
 	_, err := backoff.Retry(ctx, op, backoff.WithMaxElapsedTime(s.opts.CreateRetry),
-		backoff.WithBackOff(&backoff.ExponentialBackOff{InitialInterval: 200 * time.Millisecond, RandomizationFactor: 0.3, Multiplier: 2, MaxInterval: 5 * time.Second}))
+		backoff.WithBackOff(&backoff.ExponentialBackOff{InitialInterval: createRetryInitial, RandomizationFactor: 0.3, Multiplier: 2, MaxInterval: createRetryMax}))
 	if err == nil {
 		log.Info("owner token Secret created", "secret", name, "owner", tok.Claims.Identity.User)
 		return true

@@ -9,9 +9,10 @@ const (
 	// than an API server restart or a control-plane upgrade step, short enough that a task does
 	// not sit in no queue for long during a real outage.
 	DefaultCreateRetry = 2 * time.Minute
-	// createRetryInitial and createRetryMax shape the create's backoff: the first retry soon
-	// (a conflict with a finishing earlier run clears in well under a second), then at most
-	// every few seconds so a recovered API server is used at once.
+	// createRetryInitial and createRetryMax shape the backoff of the task object's create (and
+	// of its owner token Secret's): the first retry soon (a conflict with a finishing earlier
+	// run clears in well under a second), then at most every few seconds so a recovered API
+	// server is used at once.
 	createRetryInitial = 200 * time.Millisecond
 	createRetryMax     = 5 * time.Second
 	// popTimeout bounds queues.get_next_task, which a shutdown does not cancel (a pop whose
