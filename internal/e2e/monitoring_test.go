@@ -201,7 +201,7 @@ agentk8sglue:
 	e.task("huge", "waits", emulator.TaskSpec{})
 
 	firing := func(name string) map[string]any {
-		if a := prom.alert(name); a != nil && a["state"] == "firing" {
+		if a := prom.alert(name, "queue", "huge"); a != nil && a["state"] == "firing" {
 			labels, _ := a["labels"].(map[string]any)
 			return labels
 		}
@@ -498,8 +498,10 @@ func (p *prometheus) labelValues(label, match string) []string {
 	return values
 }
 
-// alert returns the active (pending or firing) alert of that name, nil when there is none.
-func (p *prometheus) alert(name string) map[string]any {
+// alert returns the active (pending or firing) alert of that name whose labels include match
+// (pairs of name and value), nil when there is none. The registry is the test process's, so
+// series of earlier tests' glues can raise the same alert for their queues.
+func (p *prometheus) alert(name string, match ...string) map[string]any {
 	data, err := p.api("/api/v1/alerts", nil)
 	assert.NilError(p.t, err)
 	var r struct {
@@ -507,7 +509,12 @@ func (p *prometheus) alert(name string) map[string]any {
 	}
 	assert.NilError(p.t, json.Unmarshal(data, &r))
 	for _, a := range r.Alerts {
-		if labels, _ := a["labels"].(map[string]any); labels["alertname"] == name {
+		labels, _ := a["labels"].(map[string]any)
+		ok := labels["alertname"] == name
+		for i := 0; ok && i+1 < len(match); i += 2 {
+			ok = labels[match[i]] == match[i+1]
+		}
+		if ok {
 			return a
 		}
 	}
