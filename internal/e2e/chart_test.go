@@ -205,7 +205,7 @@ sessions:
 	sort.Strings(kinds)
 	assert.DeepEqual(t, kinds, wantKinds)
 	assert.Equal(t, countKind(manifest, "Secret"), 4, "credentials, clearml.conf, registry, files: %v", manifest)
-	assert.Equal(t, countKind(manifest, "Service"), 3, "metrics + 2 sessions: %v", manifest)
+	assert.Equal(t, countKind(manifest, "Service"), 4, "metrics + diagnosis + 2 sessions: %v", manifest)
 	assert.Equal(t, countKind(manifest, "RoleBinding"), 2, "own + additional: %v", manifest)
 	helmSecrets := func() []string {
 		list, err := e.cs.CoreV1().Secrets(e.ns).List(ctx, metav1.ListOptions{LabelSelector: "owner=helm,name=" + releaseName})

@@ -393,8 +393,10 @@ func (e *env) startPrometheus(target, job string, rules []byte) *prometheus {
 	assert.NilError(e.t, os.WriteFile(filepath.Join(dir, "rules.yaml"), rules, 0o600))
 	cfg := fmt.Sprintf(`
 global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
+  # A scrape of the test process' registry under -race, with every earlier test's series in it,
+  # can take over a second on a loaded 2-core machine: a 1 s timeout then loses the data.
+  scrape_interval: 3s
+  scrape_timeout: 3s
   evaluation_interval: 1s
 rule_files: [rules.yaml]
 scrape_configs:
