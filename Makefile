@@ -54,7 +54,7 @@ test-unit: tools ## Run the unit tests only, no control plane (under a minute on
 
 .PHONY: test-real
 test-real: tools node-tools ## The chart on a real node (containerd, runc, kubelet; root): fails if the node cannot run
-	GLUE_REAL_NODE=required $(GO) test -count=1 -v -timeout 30m ./internal/realnode/
+	GLUE_REAL_NODE=required $(GO) test -count=1 -v -parallel 12 -timeout 30m ./internal/realnode/
 
 .PHONY: lint
 lint: tools ## go vet, gofmt, golangci-lint, the chart as ct lint checks it, helm-docs, dashboard, alert rules, actionlint

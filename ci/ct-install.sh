@@ -16,9 +16,12 @@
 # - what the fixtures name but do not create: existing-secrets' Secrets and ServiceAccount,
 #   open-source-compatibility's node label fleet=agent-nodes, ConfigMap corporate-ca and Secret
 #   git-password; monitoring's ServiceMonitor and PrometheusRule CRDs.
-# Every install gets --set for the server URL and credentials (the emulator's), and extraEnvs
+# Every install gets --set for the server URL and credentials (the emulator's), createQueues=true
+# (the emulator starts with no queue, where a real server has the queues the values name, even
+# "default"; the controller is not Ready while a queue it serves is missing), and extraEnvs
 # NO_PROXY=* (open-source-compatibility sets HTTPS_PROXY to a proxy that does not exist, which the
-# Kubernetes client would use).
+# Kubernetes client would use; this replaces the fixtures' own extraEnvs).
+# internal/realnode's TestCIValuesFilesInstallAndPassHelmTest does the same on the local real node.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -43,7 +46,8 @@ docker load -i .build/image/clearml-emulator.tar
 
 echo "== images the ci values files run"
 set_args=(--set "agentk8sglue.apiServerUrlReference=$emulator_url" --set "clearml.agentk8sglueKey=$key"
-  --set "clearml.agentk8sglueSecret=$secret" --set-json 'agentk8sglue.extraEnvs=[{"name":"NO_PROXY","value":"*"}]')
+  --set "clearml.agentk8sglueSecret=$secret" --set "agentk8sglue.createQueues=true"
+  --set-json 'agentk8sglue.extraEnvs=[{"name":"NO_PROXY","value":"*"}]')
 refs=()
 for f in "$chart"/ci/*-values.yaml; do
   while read -r ref; do refs+=("$ref"); done < <(helm template ct "$chart" -f "$f" "${set_args[@]}" --kube-version 1.37.0 |

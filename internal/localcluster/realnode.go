@@ -458,7 +458,7 @@ resolvConf: /etc/resolv.conf
 podLogsDir: %q
 registerWithTaints:
   - {key: %s, value: "true", effect: NoSchedule}
-maxPods: 30
+maxPods: 60
 # Never evict or collect images on a shared test machine: the images are imported, not pulled.
 evictionHard: {memory.available: "1Mi", nodefs.available: "1%%", imagefs.available: "1%%"}
 imageGCHighThresholdPercent: 100
@@ -562,6 +562,11 @@ func tarDir(w io.Writer, dir string) error {
 		return err
 	}
 	return tw.Close()
+}
+
+// TagImage gives an imported image another name, as if it had been pulled under that name.
+func (n *RealNode) TagImage(ctx context.Context, src, dst string) error {
+	return n.ctr(ctx, nil, "images", "tag", "--force", src, dst)
 }
 
 // Images lists the image names containerd holds for the kubelet.

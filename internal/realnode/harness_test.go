@@ -86,10 +86,12 @@ func newEnv(t *testing.T) *env {
 
 // startEmulator serves the ClearML emulator at e.emuAddr and plays the in-pod agents of the
 // task pods (which run on kwok nodes, so nothing else would).
-func (e *env) startEmulator() {
+func (e *env) startEmulator() { e.startEmulatorWith(accessKey, secretKey) }
+
+func (e *env) startEmulatorWith(key, secret string) {
 	e.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	e.emu = emulator.New(emulator.Options{AccessKey: accessKey, SecretKey: secretKey})
+	e.emu = emulator.New(emulator.Options{AccessKey: key, SecretKey: secret})
 	errc := make(chan error, 1)
 	go func() { errc <- e.emu.ListenAndServe(ctx, e.emuAddr) }()
 	e.t.Cleanup(func() { cancel(); <-errc })
@@ -101,7 +103,7 @@ func (e *env) startEmulator() {
 		}
 	}
 	var err error
-	e.user, err = clearml.New(clearml.Config{APIHost: e.emu.URL(), AccessKey: accessKey, SecretKey: secretKey, WorkerHeader: "realnode-user"})
+	e.user, err = clearml.New(clearml.Config{APIHost: e.emu.URL(), AccessKey: key, SecretKey: secret, WorkerHeader: "realnode-user"})
 	assert.NilError(e.t, err)
 	podagent.Simulate(ctx, e.cs, e.ns, e.user)
 }
