@@ -580,3 +580,36 @@ func TestPauseImage(t *testing.T) {
 		t.Errorf("pause after SIGTERM: %v", err)
 	}
 }
+
+// The Dockerfile's build stage copies every directory that holds a package of the controller
+// (the chart is embedded, so charts/ is one): a Docker build cannot miss a file `go build` needs.
+func TestDockerfileCopiesWhatTheBuildNeeds(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.Dir}}{{end}}", "./cmd/clearml-glue")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	need := map[string]bool{}
+	for _, d := range strings.Fields(string(out)) {
+		if rel, err := filepath.Rel(root, d); err == nil && !strings.HasPrefix(rel, "..") {
+			need[strings.Split(rel, string(filepath.Separator))[0]] = true
+		}
+	}
+	data, err := os.ReadFile(filepath.Join(root, "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for dir := range need {
+		if !regexp.MustCompile(`(?m)^COPY ` + regexp.QuoteMeta(dir) + ` \./` + regexp.QuoteMeta(dir) + `\s*$`).Match(data) {
+			t.Errorf("the Dockerfile does not COPY %s ./%s, which the controller's packages need", dir, dir)
+		}
+	}
+	if len(need) < 3 {
+		t.Errorf("go list found only %v", need)
+	}
+}
