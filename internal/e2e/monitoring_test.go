@@ -104,7 +104,7 @@ agentk8sglue:
 	addr := e.serveMetrics()
 	e.startGlue("glue-0")
 	e.waitStatus(e.task("work", "before", emulator.TaskSpec{}), clearml.StatusCompleted, 30*time.Second)
-	job := objectName(e.manifestObject("Service")) // the ServiceMonitor's job label
+	job := objectName(e.manifestObject("Deployment")) // the metrics Service, and so the ServiceMonitor's job label, has the release's full name
 	prom := e.startPrometheus(addr, job, e.rules(`
 agentk8sglue:
   metrics:
@@ -188,7 +188,7 @@ agentk8sglue:
 `)
 	addr := e.serveMetrics()
 	e.startGlue("glue-0")
-	job := objectName(e.manifestObject("Service"))
+	job := objectName(e.manifestObject("Deployment")) // the metrics Service's name
 	prom := e.startPrometheus(addr, job, e.rules(`
 agentk8sglue:
   metrics:
