@@ -84,8 +84,10 @@ type RealNode struct {
 	// HostIP is the host's address the node registers (where the API server is).
 	HostIP string
 
-	cluster  *Cluster
-	opts     RealNodeOptions
+	cluster *Cluster
+	opts    RealNodeOptions
+	// sysctls holds the values network() changes, restored by the cleanup.
+	sysctls  map[string]string
 	stateDir string
 	socket   string
 	procs    map[string]*exec.Cmd
@@ -237,8 +239,17 @@ func (n *RealNode) takeLock(ctx context.Context) error {
 	}
 }
 
+// changedSysctls are the settings network() needs; the cleanup puts the machine's values back.
+var changedSysctls = []string{"net/ipv4/ip_forward", "net/bridge/bridge-nf-call-iptables"}
+
 func (n *RealNode) start(ctx context.Context) error {
 	w := n.opts.WorkDir
+	n.sysctls = map[string]string{}
+	for _, k := range changedSysctls {
+		if v, err := os.ReadFile(filepath.Join("/proc/sys", k)); err == nil {
+			n.sysctls[k] = strings.TrimSpace(string(v))
+		}
+	}
 	// A previous run killed hard may have left mounts and rules: clean first.
 	_ = n.writeCleanup()
 	_ = n.runCleanup()
@@ -357,9 +368,9 @@ func (n *RealNode) network() error {
 			return fmt.Errorf("%s: %w: %s", strings.Join(c, " "), err, out)
 		}
 	}
-	for k, v := range map[string]string{"net/ipv4/ip_forward": "1", "net/bridge/bridge-nf-call-iptables": "1"} {
-		if err := os.WriteFile(filepath.Join("/proc/sys", k), []byte(v), 0o644); err != nil {
-			return fmt.Errorf("sysctl %s=%s: %w", k, v, err)
+	for _, k := range changedSysctls {
+		if err := os.WriteFile(filepath.Join("/proc/sys", k), []byte("1"), 0o644); err != nil {
+			return fmt.Errorf("sysctl %s=1: %w", k, err)
 		}
 	}
 	return nil
@@ -473,6 +484,10 @@ clientConnection:
 hostnameOverride: %s
 clusterCIDR: %s
 mode: iptables
+# NodePorts on the host's address only: no route_localnet=1 on the machine.
+nodePortAddresses: [primary]
+iptables:
+  localhostNodePorts: false
 healthzBindAddress: 127.0.0.1:10256
 metricsBindAddress: 127.0.0.1:10249
 conntrack:
@@ -640,6 +655,14 @@ func (n *RealNode) Stop() error {
 	stopProc(n.procs["containerd"], 20*time.Second)
 	if err := n.runCleanup(); err != nil {
 		errs = append(errs, err)
+	} else {
+		// Nothing is mounted there any more (runCleanup checked): drop the image store and the
+		// kubelet's state (about 80 MB a run), keep the logs.
+		for _, d := range []string{"containerd", "kubelet", "cni"} {
+			if err := os.RemoveAll(filepath.Join(n.opts.WorkDir, d)); err != nil {
+				errs = append(errs, err)
+			}
+		}
 	}
 	if n.watchdog != nil {
 		_ = n.watchdog.Kill()
@@ -727,6 +750,12 @@ func makeCgroupRoot() error {
 // after stopping the components in order, the watchdog when the test process died.
 func (n *RealNode) writeCleanup() error {
 	w := n.opts.WorkDir
+	var restore strings.Builder
+	for _, k := range changedSysctls {
+		if v, ok := n.sysctls[k]; ok {
+			fmt.Fprintf(&restore, "echo %q > %q 2>/dev/null\n", v, filepath.Join("/proc/sys", k))
+		}
+	}
 	script := fmt.Sprintf(`#!/usr/bin/env bash
 # Removes what real node %[1]s may have left. Written by internal/localcluster; idempotent.
 state=%[2]q work=%[3]q sock=%[4]q bin=%[5]q
@@ -778,9 +807,11 @@ for ipt in iptables ip6tables; do
   done
 done
 ip link del %[7]s 2>/dev/null
+# The machine's own settings, as they were before the node.
+%[9]s
 rm -rf "$state"
 exit 0
-`, n.Name, n.stateDir, w, n.socket, n.opts.BinDir, realNodeNetwork, realNodeBridge, realNodeCgroup)
+`, n.Name, n.stateDir, w, n.socket, n.opts.BinDir, realNodeNetwork, realNodeBridge, realNodeCgroup, restore.String())
 	if err := os.MkdirAll(w, 0o755); err != nil {
 		return err
 	}
