@@ -807,6 +807,17 @@ for ipt in iptables ip6tables; do
   done
 done
 ip link del %[7]s 2>/dev/null
+# Shim sockets containerd keeps in the fixed /run/containerd/s: remove those nobody listens on.
+listening=$(ss -xlH 2>/dev/null | awk '{print $5}')
+for s in /run/containerd/s/*; do
+  [ -S "$s" ] && ! grep -qxF "$s" <<<"$listening" && rm -f "$s"
+done
+# libcni's result cache of this network's pods (and their loopback), left when a pod had no CNI DEL.
+for f in /var/lib/cni/results/%[6]s-*; do
+  [ -e "$f" ] || continue
+  id=${f#*/%[6]s-}; id=${id%%-*}
+  rm -f "$f" "/var/lib/cni/results/cni-loopback-$id-lo"
+done
 # The machine's own settings, as they were before the node.
 %[9]s
 rm -rf "$state"
