@@ -170,7 +170,11 @@ func Run(ctx context.Context, o Options) error {
 		o.Probes.SetStatus("starting to serve")
 		return g.lead(ctx)
 	}
-	o.Probes.SetStatus("a follower: waiting for the leader Lease " + s.LeaseName)
+	// A follower that is configured, logged in and passes the checks is ready: it can take over
+	// at once. Were only the leader ready, a rolling update (maxUnavailable 0) would wait forever
+	// for the new pod, which cannot lead before the old one goes.
+	o.Probes.SetStatus("standby, waiting for the leader Lease " + s.LeaseName)
+	o.Probes.SetReady(true)
 	return elect(ctx, g.cs, s, g.recorder, g.opts.Probes, g.log, g.lead)
 }
 
@@ -304,9 +308,11 @@ func (g *glue) lead(ctx context.Context) error {
 		})
 	})
 	wg.Go(func() { g.heartbeat(ctx, worker, sched) })
+	g.opts.Probes.SetStatus("serving")
 	g.opts.Probes.SetReady(true)
 	g.log.Info("serving", "queues", snap.File.QueueNames(), "worker", worker)
 	err = sched.Run(ctx)
+	g.opts.Probes.SetStatus("stopped serving")
 	g.opts.Probes.SetReady(false)
 	wg.Wait()
 	return err

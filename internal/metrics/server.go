@@ -28,7 +28,8 @@ type report struct {
 	failed bool
 }
 
-// SetReady says whether the glue serves (leads and schedules); /readyz also needs no failed check.
+// SetReady says whether the glue serves, or stands by as a follower that can take over at once;
+// /readyz also needs no failed check.
 func (p *Probes) SetReady(v bool) { p.ready.Store(v) }
 
 // SetStatus says what the glue is doing while it does not serve ("waiting for a valid glue
@@ -56,7 +57,11 @@ func (p *Probes) Ready() (bool, string) {
 		}
 		b.WriteString("not ready: " + status + "\n")
 	default:
-		b.WriteString("ready\n")
+		b.WriteString("ready")
+		if s := p.status.Load(); s != nil && *s != "" {
+			b.WriteString(": " + *s)
+		}
+		b.WriteString("\n")
 	}
 	if r != nil && r.text != "" {
 		b.WriteString("\n" + r.text)
