@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/clearml-glue/clearml-glue/internal/clearml"
+	"github.com/clearml-glue/clearml-glue/internal/podtemplate"
 	"github.com/clearml-glue/clearml-glue/internal/taskops"
 )
 
@@ -143,7 +144,7 @@ func decide(obs observed, st taskState, r rules, now time.Time) (plan, taskState
 // decideJob judges a Job's end and its ended pods; it reports true when nothing more is to do.
 func decideJob(obs observed, st *taskState, r rules, p *plan) bool {
 	job := obs.Job
-	end := jobEnd(job)
+	end := podtemplate.JobEnd(job)
 	if end == "" {
 		st.SeenLive = true
 	}
@@ -281,7 +282,7 @@ func uidOf(obj runtime.Object) types.UID {
 // live says whether the task's object is still pending or running.
 func live(obs observed) bool {
 	if obs.Job != nil {
-		return jobEnd(obs.Job) == ""
+		return podtemplate.JobEnd(obs.Job) == ""
 	}
 	return obs.Pod != nil && (obs.Pod.Status.Phase == corev1.PodPending || obs.Pod.Status.Phase == corev1.PodRunning)
 }

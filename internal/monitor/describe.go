@@ -9,16 +9,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// jobEnd returns JobComplete or JobFailed for a finished Job, "" otherwise.
-func jobEnd(job *batchv1.Job) batchv1.JobConditionType {
-	for _, c := range job.Status.Conditions {
-		if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue {
-			return c.Type
-		}
-	}
-	return ""
-}
-
 // podEnd says how a Job's pod ended early.
 func podEnd(pod *corev1.Pod) string {
 	if pod.DeletionTimestamp != nil || pod.Status.Phase != corev1.PodFailed {

@@ -338,7 +338,7 @@ func (m *Monitor) track(taskID string, obs observed) {
 	case obs.Job != nil:
 		t := obs.Job.Spec.Template
 		m.opts.Tracker.Observe(taskID, obs.Job.Labels[podtemplate.LabelQueue], amount(obs.Job),
-			admission.SlotOf(t.Labels[podtemplate.LabelPortSlot]), jobEnd(obs.Job) == "")
+			admission.SlotOf(t.Labels[podtemplate.LabelPortSlot]), podtemplate.JobEnd(obs.Job) == "")
 	case obs.Pod != nil && standalone(obs.Pod):
 		p := obs.Pod
 		m.opts.Tracker.Observe(taskID, p.Labels[podtemplate.LabelQueue], amount(p),
@@ -492,7 +492,7 @@ func (m *Monitor) Reconcile(ctx context.Context) error {
 	}
 	ids := map[string]bool{}
 	for _, j := range jobs {
-		if jobEnd(j) == "" {
+		if podtemplate.JobEnd(j) == "" {
 			ids[j.Labels[podtemplate.LabelTaskID]] = true
 		}
 	}
@@ -549,7 +549,7 @@ func notePending(taskID string, obs observed) {
 	}
 	queue := metrics.QueueName(obj.GetLabels()[podtemplate.LabelQueue])
 	switch {
-	case obs.Job != nil && jobEnd(obs.Job) == "" && obs.Pod == nil:
+	case obs.Job != nil && podtemplate.JobEnd(obs.Job) == "" && obs.Pod == nil:
 		metrics.SetTaskPending(taskID, queue, metrics.ReasonPodNotCreated, obs.Job.CreationTimestamp.Time)
 	case obs.Pod != nil && obs.Pod.Status.Phase == corev1.PodPending && obs.Pod.DeletionTimestamp == nil:
 		reason, _ := pendingReason(obs.Pod)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -28,7 +27,7 @@ func PythonGlueObjects(cs kubernetes.Interface, namespaces func() []string) func
 				pod.Status.Phase != corev1.PodSucceeded && pod.Status.Phase != corev1.PodFailed {
 				return "Pod " + ns + "/" + name + " of ClearML's Python glue", true
 			}
-			if job, err := cs.BatchV1().Jobs(ns).Get(ctx, name, metav1.GetOptions{}); err == nil && pythonGlue(job.Labels) && !jobFinished(job) {
+			if job, err := cs.BatchV1().Jobs(ns).Get(ctx, name, metav1.GetOptions{}); err == nil && pythonGlue(job.Labels) && podtemplate.JobEnd(job) == "" {
 				return "Job " + ns + "/" + name + " of ClearML's Python glue", true
 			}
 		}
@@ -38,13 +37,4 @@ func PythonGlueObjects(cs kubernetes.Interface, namespaces func() []string) func
 
 func pythonGlue(labels map[string]string) bool {
 	return strings.HasPrefix(labels[PythonGlueLabel], "agent")
-}
-
-func jobFinished(job *batchv1.Job) bool {
-	for _, c := range job.Status.Conditions {
-		if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue {
-			return true
-		}
-	}
-	return false
 }

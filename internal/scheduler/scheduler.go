@@ -499,7 +499,7 @@ func (s *Scheduler) removeFinished(ctx context.Context, obj podtemplate.Object) 
 	case *batchv1.Job:
 		var cur *batchv1.Job
 		if cur, err = s.opts.Clientset.BatchV1().Jobs(o.Namespace).Get(ctx, o.Name, metav1.GetOptions{}); err == nil {
-			uid, finished = cur.UID, jobFinished(cur) || (cur.Status.Active == 0 && cur.Status.Succeeded+cur.Status.Failed > 0)
+			uid, finished = cur.UID, podtemplate.JobEnd(cur) != "" || (cur.Status.Active == 0 && cur.Status.Succeeded+cur.Status.Failed > 0)
 			if finished {
 				err = s.opts.Clientset.BatchV1().Jobs(o.Namespace).Delete(ctx, o.Name, metav1.DeleteOptions{PropagationPolicy: &bg, Preconditions: &metav1.Preconditions{UID: &uid}})
 			}
