@@ -86,7 +86,11 @@ func TestDocumentedMixedGPUQuota(t *testing.T) {
 	e.deleteJob(half[1])
 	e.deleteJob(half[2])
 	e.waitJob(full, 30*time.Second)
-	order, _, _, _ = jobs.snapshot()
+	// The recorder's informer may see the Job a moment after the API server answered.
+	e.waitFor(10*time.Second, "the recorder to see the full-GPU Job", func() bool {
+		order, _, _, _ = jobs.snapshot()
+		return len(order) >= 4
+	}, func() string { return fmt.Sprint(order) })
 	assert.Equal(t, len(order), 4)
 	assert.DeepEqual(t, sorted(order[:2]), sorted(half[:2]))
 	assert.DeepEqual(t, order[2:], []string{half[2], full})
