@@ -542,3 +542,38 @@ func TestTimesAreParsed(t *testing.T) {
 	want := task(t, srv, id).LastChange
 	assert.Assert(t, got.LastChange.Sub(want).Abs() < time.Microsecond, "got %v want %v", got.LastChange, want)
 }
+
+func TestTasksEnqueueMany(t *testing.T) {
+	srv, _ := newEmulator(t)
+	c := newClient(t, srv)
+	ctx := context.Background()
+	pending := mustQueue(t, srv, "pending")
+	mustQueue(t, srv, "work-queue")
+	a, b, done := srv.CreateTask(emulator.TaskSpec{Name: "a"}), srv.CreateTask(emulator.TaskSpec{Name: "b"}), srv.CreateTask(emulator.TaskSpec{Name: "done"})
+	assert.NilError(t, srv.Enqueue(a, "work-queue"))
+	assert.NilError(t, srv.SetTaskStatus(done, clearml.StatusCompleted))
+
+	failed, err := c.TasksEnqueueMany(ctx, clearml.TasksEnqueueManyRequest{
+		IDs: []string{a, "no-such-task", b, done}, Queue: pending, StatusReason: "why", StatusMessage: "from work-queue",
+	})
+	assert.NilError(t, err)
+	// One task's error does not stop the others; each is reported with the server's codes.
+	assert.Equal(t, len(failed), 2)
+	assert.Assert(t, clearml.IsInvalidTaskID(failed["no-such-task"]), "%v", failed["no-such-task"])
+	assert.Assert(t, clearml.IsSubcode(failed[done], 400, 110), "completed -> queued is refused without force: %v", failed[done])
+	assert.DeepEqual(t, srv.QueueEntries("pending"), []string{a, b})
+	assert.Equal(t, len(srv.QueueEntries("work-queue")), 0, "moved out of its previous queue")
+	for _, id := range []string{a, b} {
+		got := task(t, srv, id)
+		assert.Equal(t, got.Status, clearml.StatusQueued)
+		assert.Equal(t, got.ExecutionQueue(), pending)
+		assert.Equal(t, got.StatusMessage, "from work-queue")
+	}
+
+	// A vanished queue fails each task with 400/701; an empty list is refused as a whole.
+	failed, err = c.TasksEnqueueMany(ctx, clearml.TasksEnqueueManyRequest{IDs: []string{a}, Queue: "missing"})
+	assert.NilError(t, err)
+	assert.Assert(t, clearml.IsInvalidQueueID(failed[a]), "%v", failed[a])
+	_, err = c.TasksEnqueueMany(ctx, clearml.TasksEnqueueManyRequest{Queue: pending})
+	assertAPIError(t, err, 400, 12)
+}

@@ -335,6 +335,53 @@ func tasksEnqueue(s *Server, c *call) (any, *apiError) {
 	return s.enqueue(c, req)
 }
 
+// enqueueManyRequest is tasks.enqueue_many's (EnqueueManyRequest): one queue, status reason and
+// message for every id; no force and no update_execution_queue (the server's defaults apply).
+type enqueueManyRequest struct {
+	IDs                []string `json:"ids"`
+	Queue              string   `json:"queue"`
+	QueueName          string   `json:"queue_name"`
+	StatusReason       string   `json:"status_reason"`
+	StatusMessage      string   `json:"status_message"`
+	ValidateTasks      bool     `json:"validate_tasks"`
+	VerifyWatchedQueue bool     `json:"verify_watched_queue"`
+}
+
+// tasksEnqueueMany is tasks.enqueue_many (2.13): enqueue_task for each id as the server's
+// run_batch_operation does, so one task's error lands in "failed" (with its codes) and never
+// stops the others.
+func tasksEnqueueMany(s *Server, c *call) (any, *apiError) {
+	req, aerr := decode[enqueueManyRequest](c, "ids")
+	if aerr != nil {
+		return nil, aerr
+	}
+	if len(req.IDs) == 0 {
+		return nil, errValidation("error for field 'ids'. length should be at least 1")
+	}
+	if req.ValidateTasks {
+		// TaskBLL.validate checks references the emulator does not model (models, parents).
+		return nil, errValidation("validate_tasks is not emulated")
+	}
+	succeeded, failed := []map[string]any{}, []map[string]any{}
+	for _, id := range req.IDs {
+		res, aerr := s.enqueue(c, statusRequest{Task: id, Queue: req.Queue, QueueName: req.QueueName,
+			StatusReason: req.StatusReason, StatusMessage: req.StatusMessage})
+		if aerr != nil {
+			failed = append(failed, map[string]any{"id": id, "error": map[string]any{
+				"codes": []int{aerr.code, aerr.subcode}, "msg": aerr.msg, "data": aerr.data}})
+			continue
+		}
+		succeeded = append(succeeded, map[string]any{"id": id, "queued": res["queued"] == 1, "updated": res["updated"], "fields": res["fields"]})
+	}
+	out := map[string]any{"succeeded": succeeded, "failed": failed}
+	if req.VerifyWatchedQueue && len(succeeded) > 0 {
+		if q, ok := succeeded[0]["fields"].(map[string]any)["execution.queue"].(string); ok {
+			out["queue_watched"] = s.queueWatched(q)
+		}
+	}
+	return out, nil
+}
+
 func tasksDequeue(s *Server, c *call) (any, *apiError) {
 	req, aerr := decodeStatus(c)
 	if aerr != nil {

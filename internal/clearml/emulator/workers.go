@@ -31,6 +31,7 @@ func endpointTable() map[string]endpoint {
 		"tasks.get_by_id":           {v(1, 0), false, tasksGetByID},
 		"tasks.create":              {v(1, 0), false, tasksCreate},
 		"tasks.enqueue":             {v(1, 0), false, tasksEnqueue},
+		"tasks.enqueue_many":        {v(2, 13), false, tasksEnqueueMany},
 		"tasks.dequeue":             {v(1, 0), false, tasksDequeue},
 		"tasks.stop":                {v(1, 0), false, tasksStop},
 		"tasks.stopped":             {v(1, 0), false, statusEndpoint(statusStopped)},
