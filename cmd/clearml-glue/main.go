@@ -10,8 +10,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
+	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -24,6 +27,7 @@ import (
 	"github.com/clearml-glue/clearml-glue/internal/doctor/doctorcmd"
 	"github.com/clearml-glue/clearml-glue/internal/metrics"
 	"github.com/clearml-glue/clearml-glue/internal/preview"
+	"github.com/clearml-glue/clearml-glue/internal/process"
 	"github.com/clearml-glue/clearml-glue/internal/standalone"
 )
 
@@ -90,12 +94,16 @@ func runController(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	proc, err := startProcess(ctx)
+	if err != nil {
+		return err
+	}
 	if flags.Standalone() {
 		restConfig, err := kubeConfig(flags.Kubeconfig)
 		if err != nil {
 			return err
 		}
-		return runStandalone(ctx, flags, restConfig, stderr)
+		return runStandalone(ctx, flags, restConfig, stderr, proc)
 	}
 	settings, err := config.LoadSettings()
 	if err != nil {
@@ -111,8 +119,42 @@ func runController(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	logger := newLogger(stderr, level)
 	metrics.SetBuildInfo(version)
-	logger.Info("starting", "version", version, "namespace", settings.Namespace, "configmap", settings.ConfigMap)
+	logger.Info("starting", "version", version, "namespace", settings.Namespace, "configmap", settings.ConfigMap, proc.attrs())
 	return controller.Run(ctx, controller.Options{Settings: settings, RESTConfig: restConfig, Logger: logger, ServeHTTP: true})
+}
+
+// processSettings are what the controller process set up for itself before the glue starts.
+type processSettings struct {
+	goMemLimit int64    // the Go runtime's soft memory limit in force (math.MaxInt64: none)
+	pprof      net.Addr // where pprof is served; nil: off
+}
+
+// startProcess sets the Go runtime's memory limit from the container's (unless GOMEMLIMIT is
+// set) and serves pprof if GLUE_PPROF_ADDR asks for it, until ctx ends.
+func startProcess(ctx context.Context) (processSettings, error) {
+	var p processSettings
+	limit, ok, err := process.MemoryLimit(os.Getenv)
+	if err != nil {
+		return p, err
+	}
+	if ok {
+		debug.SetMemoryLimit(limit)
+	}
+	p.goMemLimit = debug.SetMemoryLimit(-1) // reads it: GOMEMLIMIT's, the one just set, or none
+	p.pprof, err = process.ServePprof(ctx, os.Getenv(process.EnvPprofAddr))
+	return p, err
+}
+
+// attrs are the settings for the "starting" log line.
+func (p processSettings) attrs() slog.Attr {
+	attrs := []any{"goMemLimit", "off"}
+	if p.goMemLimit != math.MaxInt64 {
+		attrs[1] = p.goMemLimit
+	}
+	if p.pprof != nil {
+		attrs = append(attrs, "pprof", p.pprof.String())
+	}
+	return slog.Group("process", attrs...)
 }
 
 // kubeConfig is the client config of the kubeconfig file, else the in-cluster one.

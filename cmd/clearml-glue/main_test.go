@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -16,6 +19,8 @@ import (
 	"time"
 
 	"gotest.tools/v3/assert"
+
+	"github.com/clearml-glue/clearml-glue/internal/process"
 )
 
 // syncBuffer is the controller's stderr, read while it writes.
@@ -36,14 +41,14 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// TestKlogLinesAreJSON runs the controller against a Kubernetes API that fails every request:
-// client-go's reflector then logs its list/watch failures through klog. Every line of the
-// controller's stderr must be a JSON object, the klog ones included.
-func TestKlogLinesAreJSON(t *testing.T) {
+// startAgainstFailingAPI runs the controller (run, in this process) with the settings the tests
+// need plus env, against a Kubernetes API that fails every request; stop ends it and returns
+// run's error.
+func startAgainstFailingAPI(t *testing.T, env map[string]string) (stderr *syncBuffer, stop func() error) {
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "unavailable for the test", http.StatusInternalServerError)
 	}))
-	defer api.Close()
+	t.Cleanup(api.Close)
 	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
 	assert.NilError(t, os.WriteFile(kubeconfig, []byte(`apiVersion: v1
 kind: Config
@@ -59,17 +64,32 @@ current-context: c
 	} {
 		t.Setenv(k, v)
 	}
-
-	var stderr syncBuffer
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	stderr = &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"run", "--kubeconfig", kubeconfig}, &bytes.Buffer{}, &stderr) }()
+	go func() { done <- run(ctx, []string{"run", "--kubeconfig", kubeconfig}, &bytes.Buffer{}, stderr) }()
+	return stderr, func() error { cancel(); return <-done }
+}
+
+// waitFor waits up to 30 s for cond.
+func waitFor(cond func() bool) bool {
 	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(stderr.String(), "Failed to watch") && time.Now().Before(deadline) {
+	for !cond() && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	cancel()
-	assert.NilError(t, <-done)
+	return cond()
+}
+
+// TestKlogLinesAreJSON runs the controller against a Kubernetes API that fails every request:
+// client-go's reflector then logs its list/watch failures through klog. Every line of the
+// controller's stderr must be a JSON object, the klog ones included.
+func TestKlogLinesAreJSON(t *testing.T) {
+	stderr, stop := startAgainstFailingAPI(t, nil)
+	waitFor(func() bool { return strings.Contains(stderr.String(), "Failed to watch") })
+	assert.NilError(t, stop())
 
 	out := stderr.String()
 	assert.Assert(t, strings.Contains(out, "Failed to watch"), "no reflector error logged within 30s:\n%s", out)
@@ -78,6 +98,55 @@ current-context: c
 		assert.NilError(t, json.Unmarshal([]byte(line), &obj), "not a JSON line: %q", line)
 		assert.Assert(t, obj["level"] != nil && obj["msg"] != nil, "JSON line without level or msg: %q", line)
 	}
+}
+
+// startingLine is the "process" group of the controller's "starting" log line.
+func startingLine(t *testing.T, stderr *syncBuffer) map[string]any {
+	t.Helper()
+	assert.Assert(t, waitFor(func() bool { return strings.Contains(stderr.String(), `"msg":"starting"`) }), "no starting line:\n%s", stderr)
+	for _, line := range strings.Split(stderr.String(), "\n") {
+		var obj struct {
+			Msg     string         `json:"msg"`
+			Process map[string]any `json:"process"`
+		}
+		if json.Unmarshal([]byte(line), &obj) == nil && obj.Msg == "starting" {
+			return obj.Process
+		}
+	}
+	return nil
+}
+
+// TestProcessDefaults: without GLUE_CONTAINER_MEMORY_LIMIT nor GLUE_PPROF_ADDR the controller
+// sets no memory limit and serves no pprof.
+func TestProcessDefaults(t *testing.T) {
+	t.Setenv("GOMEMLIMIT", "")
+	stderr, stop := startAgainstFailingAPI(t, nil)
+	got := startingLine(t, stderr)
+	assert.NilError(t, stop())
+	assert.DeepEqual(t, got, map[string]any{"goMemLimit": "off"})
+	assert.Equal(t, debug.SetMemoryLimit(-1), int64(math.MaxInt64))
+}
+
+// TestProcessSettings: the container's memory limit becomes the Go runtime's (a fraction of it)
+// and GLUE_PPROF_ADDR serves pprof while the controller runs.
+func TestProcessSettings(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	t.Setenv("GOMEMLIMIT", "")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	assert.NilError(t, err)
+	addr := ln.Addr().String()
+	assert.NilError(t, ln.Close())
+	stderr, stop := startAgainstFailingAPI(t, map[string]string{"GLUE_CONTAINER_MEMORY_LIMIT": "1073741824", "GLUE_PPROF_ADDR": addr})
+	got := startingLine(t, stderr)
+	resp, err := http.Get("http://" + addr + "/debug/pprof/goroutine?debug=1")
+	assert.NilError(t, err)
+	_ = resp.Body.Close()
+	assert.Equal(t, resp.StatusCode, http.StatusOK)
+	assert.NilError(t, stop())
+	gib := float64(1 << 30)
+	want := int64(gib * process.MemoryLimitFraction)
+	assert.DeepEqual(t, got, map[string]any{"goMemLimit": float64(want), "pprof": addr})
+	assert.Equal(t, debug.SetMemoryLimit(-1), want)
 }
 
 // TestProductBinaryLinksNoTestCode: the shipped binary holds neither the ClearML emulator, nor the

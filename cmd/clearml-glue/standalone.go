@@ -19,7 +19,7 @@ import (
 // runStandalone runs the glue without the chart (`clearml-glue run --values ...`), as ClearML's
 // K8s Glue script runs: the configuration is rendered in-process and reloaded when its files
 // change; the ClearML server and credentials come from CLEARML_API_* or clearml.conf.
-func runStandalone(ctx context.Context, flags *standalone.Flags, restConfig *rest.Config, stderr io.Writer) error {
+func runStandalone(ctx context.Context, flags *standalone.Flags, restConfig *rest.Config, stderr io.Writer, proc processSettings) error {
 	home, _ := os.UserHomeDir()
 	server, err := config.FindClearMLServer(os.Getenv, home)
 	if err != nil {
@@ -62,7 +62,7 @@ func runStandalone(ctx context.Context, flags *standalone.Flags, restConfig *res
 	}
 	metrics.SetBuildInfo(version)
 	logger.Info("starting without the chart", "version", version, "namespace", first.Namespace, "config", loader.Name(),
-		"clearml", server.APIHost, "clearmlConf", server.ConfigFile, "found", server.Sources, "leaderElection", settings.LeaderElection)
+		"clearml", server.APIHost, "clearmlConf", server.ConfigFile, "found", server.Sources, "leaderElection", settings.LeaderElection, proc.attrs())
 	return controller.Run(ctx, controller.Options{
 		Settings: settings, RESTConfig: restConfig, Logger: logger, ServeHTTP: true,
 		File: &controller.FileSource{Name: loader.Name(), Paths: loader.Paths(), Load: loader.Load},
