@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/clearml-glue/clearml-glue/internal/config"
+	"github.com/clearml-glue/clearml-glue/internal/process"
 )
 
 func deployment(t *testing.T, r *Rendered) appsv1.Deployment {
@@ -34,9 +35,10 @@ func glueContainer(t *testing.T, d appsv1.Deployment) corev1.Container {
 }
 
 // TestDeploymentEnvMatchesSettings: the controller's environment is exactly what
-// config.LoadSettings reads: every required variable set, no unknown CLEARML_/GLUE_ name.
+// config.LoadSettings reads, plus the container's memory limit for the process (internal/process):
+// every required variable set, no unknown CLEARML_/GLUE_ name.
 func TestDeploymentEnvMatchesSettings(t *testing.T) {
-	known, required := map[string]bool{}, map[string]bool{}
+	known, required := map[string]bool{process.EnvContainerMemoryLimit: true}, map[string]bool{}
 	st := reflect.TypeOf(config.Settings{})
 	for i := range st.NumField() {
 		f := st.Field(i)
@@ -64,6 +66,9 @@ func TestDeploymentEnvMatchesSettings(t *testing.T) {
 		if ref == nil || ref.SecretKeyRef == nil || ref.SecretKeyRef.Name != cfg.ClearML.CredentialsSecret || ref.SecretKeyRef.Key != key {
 			t.Errorf("%s = %+v, want secret %s key %s", name, ref, cfg.ClearML.CredentialsSecret, key)
 		}
+	}
+	if ref := env[process.EnvContainerMemoryLimit].ValueFrom; ref == nil || ref.ResourceFieldRef == nil || ref.ResourceFieldRef.Resource != "limits.memory" {
+		t.Errorf("%s = %+v, want resourceFieldRef limits.memory", process.EnvContainerMemoryLimit, ref)
 	}
 	for name, field := range map[string]string{"GLUE_NAMESPACE": "metadata.namespace", "GLUE_POD_NAME": "metadata.name"} {
 		if ref := env[name].ValueFrom; ref == nil || ref.FieldRef == nil || ref.FieldRef.FieldPath != field {
