@@ -136,6 +136,23 @@ func TestTrackerCountsReservationsUntilObserved(t *testing.T) {
 	assert.Equal(t, sign(tr.Resources()), 0)
 }
 
+func TestTrackerRenameMovesAPopsPlaceToItsTask(t *testing.T) {
+	tr := NewTracker()
+	tr.Reserve("pop/1", "q1", q("1"), 1)
+	assert.Assert(t, tr.Rename("pop/1", "t1"))
+	assert.Assert(t, tr.Has("t1") && !tr.Has("pop/1"))
+	assert.Equal(t, tr.Live("q1"), 1)
+	assert.Equal(t, tr.FreeSlot(1), 0, "its port-mode slot moved with it")
+	assert.Equal(t, str(tr.Resources()), "1")
+
+	// A task counted already keeps its one place; the pop's is dropped.
+	tr.Reserve("pop/2", "q1", q("1"), 0)
+	assert.Assert(t, !tr.Rename("pop/2", "t1"))
+	assert.Assert(t, !tr.Has("pop/2"))
+	assert.Equal(t, tr.Total(), 1)
+	assert.Assert(t, !tr.Rename("no-such-key", "t9"))
+}
+
 // The docs' mixed-GPU example: maxResources 1 admits one full-GPU task, or two 0.5 tasks, or
 // seven 0.14 slices; nothing is rounded.
 func TestTrackerDecimalsAreExact(t *testing.T) {

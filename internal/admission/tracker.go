@@ -45,6 +45,25 @@ func (t *Tracker) Reserve(taskID, queue string, res resource.Quantity, slot int)
 	return true
 }
 
+// Rename moves a reservation made before its task was known (a pop in flight holds a place
+// under a key of its own) to the task's id. It reports false, dropping the reservation, when the
+// task is counted already.
+func (t *Tracker) Rename(from, to string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.entries[from]
+	if !ok || !e.reserved {
+		return false
+	}
+	if _, dup := t.entries[to]; dup {
+		t.remove(from, e)
+		return false
+	}
+	delete(t.entries, from)
+	t.entries[to] = e
+	return true
+}
+
 // Release drops a reservation whose launch did not create an object.
 func (t *Tracker) Release(taskID string) {
 	t.mu.Lock()

@@ -22,6 +22,7 @@ type Batcher[T, R any] struct {
 	do      Func[T, R]
 	max     int
 	timeout time.Duration
+	linger  time.Duration
 
 	mu      sync.Mutex
 	queue   []*request[T, R]
@@ -40,6 +41,13 @@ type request[T, R any] struct {
 // by timeout. Calls do not inherit a caller's context: they carry other callers' items too.
 func New[T, R any](maxItems int, timeout time.Duration, do Func[T, R]) *Batcher[T, R] {
 	return &Batcher[T, R]{do: do, max: max(maxItems, 1), timeout: timeout}
+}
+
+// Lingering makes a call that no other call preceded wait d for company before it is sent: for
+// items nobody waits on (Go), where fewer calls matter more than a delay.
+func (b *Batcher[T, R]) Lingering(d time.Duration) *Batcher[T, R] {
+	b.linger = d
+	return b
 }
 
 // Do sends item with the next call and returns its result. A ctx that ends stops the wait, not
@@ -76,6 +84,7 @@ func (b *Batcher[T, R]) add(r *request[T, R]) {
 // flush sends what is queued, call after call, until the queue is empty.
 func (b *Batcher[T, R]) flush() {
 	defer b.idle.Done()
+	time.Sleep(b.linger)
 	for {
 		b.mu.Lock()
 		n := min(len(b.queue), b.max)

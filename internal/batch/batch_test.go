@@ -161,3 +161,13 @@ func TestCallHasItsOwnTimeout(t *testing.T) {
 	_, err := b.Do(context.Background(), 1)
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 }
+
+func TestLingeringWaitsForCompanyBeforeTheFirstCall(t *testing.T) {
+	r := &recorder{}
+	b := batch.New(10, time.Second, r.do).Lingering(50 * time.Millisecond)
+	b.Go(1)
+	b.Go(2) // 50 ms later than needed without lingering, but in the same call
+	b.Go(3)
+	b.Wait()
+	assert.DeepEqual(t, r.seen(), [][]int{{1, 2, 3}})
+}

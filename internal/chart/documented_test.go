@@ -85,7 +85,7 @@ func TestPythonGlueVariablesHonoured(t *testing.T) {
 		{"max pods that agree", append(env("K8S_GLUE_MAX_PODS", "3"), "agentk8sglue.maxPods=3"), func(f *config.File) bool { return f.MaxPods == 3 }},
 		{"kind job", env("CLEARML_K8S_GLUE_KIND", "job"), func(f *config.File) bool { return f.TaskKind == config.TaskKindJob }},
 		{"kind pod", env("CLEARML_K8S_GLUE_KIND", "pod"), func(f *config.File) bool { return f.TaskKind == config.TaskKindPod }},
-		{"poll frequency rounds up", env("CLEARML_AGENT_QUEUE_POLL_FREQ_SEC", "2.5"), func(f *config.File) bool { return f.PollIntervalSeconds == 3 }},
+		{"poll frequency keeps its decimals", env("CLEARML_AGENT_QUEUE_POLL_FREQ_SEC", "2.5"), func(f *config.File) bool { return f.PollIntervalSeconds == 2.5 }},
 		{"queue", env("K8S_GLUE_QUEUE", "gpu\\,cpu"), func(f *config.File) bool { return f.Queue == "gpu,cpu" }},
 		{"extra bash script", env("CLEARML_K8S_GLUE_EXTRA_BASH_SCRIPT", "echo hi"), func(f *config.File) bool { return f.CustomBashScript == "echo hi" }},
 		{"pod bash script", env("CLEARML_K8S_GLUE_POD_BASH_SCRIPT", "python3 -m clearml_agent execute --id {task_id}"),

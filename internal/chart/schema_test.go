@@ -62,7 +62,7 @@ func TestSchemaRefusesBadValues(t *testing.T) {
 			[]string{"/agentk8sglue/leaderElection/enabled", "want boolean"}},
 		{"unknown log level", `agentk8sglue: {logLevel: verbose}`,
 			[]string{"/agentk8sglue/logLevel", "'debug', 'info', 'warn', 'error'"}},
-		{"zero client rate", `agentk8sglue: {kubeApi: {qps: 0}}`,
+		{"negative client rate", `agentk8sglue: {kubeApi: {qps: -5}}`,
 			[]string{"/agentk8sglue/kubeApi/qps", "minimum"}},
 		{"API URL without scheme", `agentk8sglue: {apiServerUrlReference: api.clear.ml}`,
 			[]string{"/agentk8sglue/apiServerUrlReference", "does not match pattern"}},

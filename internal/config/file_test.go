@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"gotest.tools/v3/assert"
 )
@@ -12,7 +13,8 @@ func TestParseAppliesDefaults(t *testing.T) {
 	assert.NilError(t, err)
 	assert.Equal(t, f.TaskKind, TaskKindJob)
 	assert.Equal(t, f.PendingQueue, "k8s_scheduler")
-	assert.Equal(t, f.PollIntervalSeconds, 5)
+	assert.Equal(t, f.PollIntervalSeconds, 1.5)
+	assert.Equal(t, f.PollInterval(), 1500*time.Millisecond)
 	assert.Equal(t, f.WorkerID, f.AgentName)
 	assert.Equal(t, f.MonitoredResources.MaxResourcesFieldName, "resources|limits|nvidia.com/gpu")
 	assert.Equal(t, f.MonitoredResources.MinResourcesFieldName, f.MonitoredResources.MaxResourcesFieldName)
@@ -54,7 +56,7 @@ func TestParseRefusesBadInputNamingWhere(t *testing.T) {
 			[]string{`queues[cpu].templateOverrides.resource: Unsupported value: "resource"`}},
 		"every error reported": {"namespace: ml\nqueues: {cpu: {queueSettings: {maxPods: -1}}}\nmaxPods: -1\n",
 			[]string{"queues[cpu].queueSettings.maxPods", "maxPods: Invalid value: -1: must not be negative\nqueues[cpu]"}},
-		"zero poll interval": {"namespace: ml\nqueue: abc\npollIntervalSeconds: 0\n", []string{"pollIntervalSeconds: Invalid value: 0: must be at least 1"}},
+		"zero poll interval": {"namespace: ml\nqueue: abc\npollIntervalSeconds: 0\n", []string{"pollIntervalSeconds: Invalid value: 0: must be at least 0.1"}},
 		"resource path not a resources path": {"namespace: ml\nqueue: abc\nmonitoredResources: {maxResourcesFieldName: 'nodeSelector.gpu'}\n",
 			[]string{`monitoredResources.maxResourcesFieldName: Invalid value: "nodeSelector.gpu"`, "is not a path the glue reads"}},
 		// The pipe is a path separator, not an "or" (the earlier, wrong reading of this chart).
@@ -137,9 +139,18 @@ func TestLoadSettingsNamesTheVariable(t *testing.T) {
 	s, err := LoadSettings()
 	assert.NilError(t, err)
 	assert.Equal(t, s.VerifyCert, true)
-	qps, burst := s.KubeClientRate()
-	assert.Equal(t, qps, float32(100))
-	assert.Equal(t, burst, 200)
+	qps, _ := s.KubeClientRate()
+	assert.Equal(t, qps, float32(-1), "no client-side limit by default")
+	qps, burst := s.EventClientRate()
+	assert.Equal(t, qps, float32(50))
+	assert.Equal(t, burst, 100)
+	s.KubeAPIQPS, s.KubeAPIBurst = 200, 0
+	qps, burst = s.KubeClientRate()
+	assert.Equal(t, qps, float32(200))
+	assert.Equal(t, burst, 200, "a burst below the rate is raised to it")
+	qps, burst = s.EventClientRate()
+	assert.Equal(t, qps, float32(20))
+	assert.Equal(t, burst, 20)
 	t.Setenv("GLUE_KUBE_API_QPS", "-1")
 	_, err = LoadSettings()
 	assert.ErrorContains(t, err, "GLUE_KUBE_API_QPS/GLUE_KUBE_API_BURST: must not be negative")

@@ -26,12 +26,13 @@ type Settings struct {
 	MetricsAddr    string `envconfig:"GLUE_METRICS_ADDR" default:":8080"`
 	HealthAddr     string `envconfig:"GLUE_HEALTH_ADDR" default:":8081"`
 	LogLevel       string `envconfig:"GLUE_LOG_LEVEL" default:"info"`
-	// KubeAPIQPS and KubeAPIBurst rate-limit the controller's Kubernetes client (0: see
-	// KubeClientRate); client-go's own default (5/10) would cap launches at about 5 per second.
+	// KubeAPIQPS and KubeAPIBurst rate-limit the controller's Kubernetes client; 0 (the default)
+	// sets no client-side limit (see KubeClientRate).
 	KubeAPIQPS   float32 `envconfig:"GLUE_KUBE_API_QPS"`
 	KubeAPIBurst int     `envconfig:"GLUE_KUBE_API_BURST"`
-	// MaxParallelLaunches bounds concurrent launches.
-	MaxParallelLaunches int `envconfig:"GLUE_MAX_PARALLEL_LAUNCHES" default:"8"`
+	// MaxParallelLaunches bounds the pops and launches in flight: against a server 20 ms away a
+	// launch takes about four round trips, so 32 in flight launch some 300 tasks per second.
+	MaxParallelLaunches int `envconfig:"GLUE_MAX_PARALLEL_LAUNCHES" default:"32"`
 	// Deployment names the controller's Deployment (the chart sets it), which carries the
 	// preflight Warning Events; empty puts them nowhere but the log and /readyz.
 	Deployment string `envconfig:"GLUE_DEPLOYMENT"`
@@ -66,15 +67,26 @@ func (s Settings) Validate() error {
 	return errors.Join(errs...)
 }
 
-// KubeClientRate is the Kubernetes client's rate limit: the settings, or 100/200 where unset (so
-// settings built in code get the same default as the environment).
+// KubeClientRate is the Kubernetes client's rate limit as rest.Config takes it. With QPS 0 (the
+// default) there is none (QPS -1): what the controller has in flight is bounded already
+// (MaxParallelLaunches launches, the monitor's workers), and the API server's Priority and
+// Fairness paces it, answering 429 with Retry-After, which client-go waits out and retries. A
+// client-side bucket would only cap a burst of tasks below what the API server takes (client-go's
+// own default, 5 per second, launched 5 tasks per second).
 func (s Settings) KubeClientRate() (qps float32, burst int) {
-	qps, burst = s.KubeAPIQPS, s.KubeAPIBurst
-	if qps == 0 {
-		qps = 100
+	if s.KubeAPIQPS == 0 {
+		return -1, 0
 	}
-	if burst == 0 {
-		burst = 200
+	return s.KubeAPIQPS, max(s.KubeAPIBurst, int(s.KubeAPIQPS))
+}
+
+// EventClientRate is the rate of the client that posts Events, apart from the main one so that
+// Events never delay a launch: a tenth of the main rate, or 50/100 without one. Events beyond
+// it queue in the recorder (1,000 at most; older ones are dropped, as client-go does).
+func (s Settings) EventClientRate() (qps float32, burst int) {
+	qps, burst = s.KubeClientRate()
+	if qps < 0 {
+		return 50, 100
 	}
-	return qps, burst
+	return max(qps/10, 1), max(burst/10, 1)
 }

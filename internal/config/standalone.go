@@ -25,7 +25,7 @@ type standaloneSettings struct {
 	LogLevel            string  `envconfig:"GLUE_LOG_LEVEL" default:"info"`
 	KubeAPIQPS          float32 `envconfig:"GLUE_KUBE_API_QPS"`
 	KubeAPIBurst        int     `envconfig:"GLUE_KUBE_API_BURST"`
-	MaxParallelLaunches int     `envconfig:"GLUE_MAX_PARALLEL_LAUNCHES" default:"8"`
+	MaxParallelLaunches int     `envconfig:"GLUE_MAX_PARALLEL_LAUNCHES" default:"32"`
 	Deployment          string  `ignored:"true"`
 }
 

@@ -85,8 +85,7 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("kubernetes client: %w", err)
 	}
 	eventConfig := rest.CopyConfig(restConfig)
-	// Events on their own client at a tenth of the rate, so they never delay a launch.
-	eventConfig.QPS, eventConfig.Burst = max(restConfig.QPS/10, 1), max(restConfig.Burst/10, 1)
+	eventConfig.QPS, eventConfig.Burst = s.EventClientRate()
 	eventClient, err := kubernetes.NewForConfig(eventConfig)
 	if err != nil {
 		return fmt.Errorf("kubernetes client: %w", err)
@@ -127,7 +126,7 @@ func Run(ctx context.Context, o Options) error {
 	// change (log, /readyz, Events on its Deployment) and takes the fixed value without a restart.
 	diag := newDiagnosis(ctx, s, cs, o.Probes, recorder, log, o.File == nil)
 	current := func() *scheduler.Snapshot { return watch.current.Load() }
-	interval := func() time.Duration { return time.Duration(current().File.PollIntervalSeconds) * time.Second }
+	interval := func() time.Duration { return current().File.PollInterval() }
 	var client *clearml.Client
 	for client == nil {
 		findings, eff := diag.run(ctx, current())
@@ -266,6 +265,17 @@ func (g *glue) lead(ctx context.Context) error {
 	if err := mon.Start(ctx); err != nil {
 		return err
 	}
+	sched := scheduler.New(scheduler.Options{
+		Client: g.client, Ops: ops, Clientset: g.cs, Tracker: mon.Tracker(), Owns: mon.Watching,
+		Foreign: scheduler.PythonGlueObjects(g.cs, func() []string { return current().File.PythonGlueNamespaces }), Config: current, Wake: g.watch.wake,
+		MaxParallel: s.MaxParallelLaunches, Recorder: g.recorder, Logger: g.log,
+		Unresolved: g.watch.reportUnresolved,
+	})
+	// One lookup resolves the served queues and the pending queue together.
+	queueIDs, err := sched.QueueIDs(ctx)
+	if err != nil {
+		g.log.Warn("serving the queues found; the others are looked up again every cycle", "err", err)
+	}
 	// The pending queue is needed before anything is launched; a ClearML outage at this moment
 	// is waited out here rather than ending the leadership.
 	if err := retryUntil(ctx, g.log, "resolve the pending queue", func() error {
@@ -276,16 +286,6 @@ func (g *glue) lead(ctx context.Context) error {
 	}
 	if err := mon.Reconcile(ctx); err != nil {
 		g.log.Warn("reconcile of existing objects incomplete", "err", err)
-	}
-	sched := scheduler.New(scheduler.Options{
-		Client: g.client, Ops: ops, Clientset: g.cs, Tracker: mon.Tracker(), Owns: mon.Watching,
-		Foreign: scheduler.PythonGlueObjects(g.cs, func() []string { return current().File.PythonGlueNamespaces }), Config: current, Wake: g.watch.wake,
-		MaxParallel: s.MaxParallelLaunches, Recorder: g.recorder, Logger: g.log,
-		Unresolved: g.watch.reportUnresolved,
-	})
-	queueIDs, err := sched.QueueIDs(ctx)
-	if err != nil {
-		g.log.Warn("serving the queues found; the others are looked up again every cycle", "err", err)
 	}
 	worker := snap.File.WorkerID
 	if err := g.client.WorkersRegister(ctx, clearml.WorkersRegisterRequest{Worker: worker, Queues: queueIDs, Timeout: workerTimeoutSeconds}); err != nil {
@@ -304,7 +304,7 @@ func (g *glue) lead(ctx context.Context) error {
 	})
 	wg.Go(func() {
 		mon.Run(ctx, g.opts.MonitorWorkers, func() time.Duration {
-			return time.Duration(current().File.PollIntervalSeconds) * time.Second
+			return current().File.PollInterval()
 		})
 	})
 	wg.Go(func() { g.heartbeat(ctx, worker, sched) })

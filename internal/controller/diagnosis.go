@@ -63,7 +63,7 @@ func newDiagnosis(ctx context.Context, s config.Settings, cs kubernetes.Interfac
 // inputs are the doctor's inputs for the config snap (nil: none yet): the settings the glue
 // would log in with now.
 func (d *diagnosis) inputs(ctx context.Context, snap *scheduler.Snapshot) doctor.Inputs {
-	in := doctor.Inputs{Settings: d.settings, Clientset: d.cs}
+	in := doctor.Inputs{Settings: d.settings, Clientset: d.cs, LoginFirst: true}
 	if snap != nil {
 		in.File, in.Builder = snap.File, snap.Builder
 		if d.fromCluster {

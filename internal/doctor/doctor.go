@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -47,6 +48,10 @@ type Inputs struct {
 	ServiceAccount string
 	// DialTimeout bounds each network check (default 5 s).
 	DialTimeout time.Duration
+	// LoginFirst tries the login before the step-by-step reachability checks, which then run
+	// only when it fails: a login that works proves the URL, and saves the controller a
+	// debug.ping on every start and reload.
+	LoginFirst bool
 }
 
 const defaultDialTimeout = 5 * time.Second
@@ -73,12 +78,22 @@ func Run(ctx context.Context, in Inputs) []Finding {
 		in.DialTimeout = defaultDialTimeout
 	}
 	var out []Finding
-	reach := reachable(ctx, in.Settings.APIHost, in.Settings.VerifyCert, in.DialTimeout)
-	out = append(out, reach)
 	var client *clearml.Client
+	var login Finding
+	if in.LoginFirst {
+		lctx, cancel := context.WithTimeout(ctx, in.DialTimeout)
+		client, login = loginCheck(lctx, in)
+		cancel()
+	}
+	reach := Finding{Check: CheckReachable, OK: true, Detail: in.Settings.APIHost + " answered the login"}
+	if !login.OK { // no login tried, or it failed: find out step by step why, then log in
+		reach = reachable(ctx, in.Settings.APIHost, in.Settings.VerifyCert, in.DialTimeout)
+		if reach.OK {
+			client, login = loginCheck(ctx, in)
+		}
+	}
+	out = append(out, reach)
 	if reach.OK {
-		var login Finding
-		client, login = loginCheck(ctx, in)
 		out = append(out, login)
 		if login.OK {
 			out = append(out, server(client))
@@ -225,29 +240,36 @@ func orUnknown(s string) string {
 	return s
 }
 
-// queues checks every served queue and the pending queue.
+// queues checks every served queue and the pending queue, with one lookup for all of them.
 func queues(ctx context.Context, c *clearml.Client, f *config.File) []Finding {
+	names := f.QueueNames()
+	found, err := taskops.LookupQueues(ctx, c, append(slices.Clip(names), f.PendingQueue))
 	var out []Finding
-	for _, name := range f.QueueNames() {
+	for _, name := range names {
 		fd := Finding{Check: "queue " + name}
-		_, err := taskops.ResolveQueue(ctx, c, name, false, nil)
-		switch {
-		case err == nil:
-			fd.OK, fd.Detail = true, "exists"
-		case errors.Is(err, taskops.ErrQueueNotFound) && f.ShouldCreateQueues():
-			fd.OK, fd.Detail = true, "missing; the glue creates it (createQueues)"
-		case errors.Is(err, taskops.ErrQueueNotFound):
-			fd.Detail, fd.Fix = "no such queue on the ClearML server", "create it in ClearML, or set "+keyCreate+": true, or remove it from "+keyQueues
-		default:
+		switch n := len(found[name]); {
+		case err != nil:
 			fd.Detail, fd.Fix = "lookup failed: "+err.Error(), keyAPIURL
+		case n == 1:
+			fd.OK, fd.Detail = true, "exists"
+		case n > 1:
+			fd.Detail, fd.Fix = fmt.Sprintf("the name matches %d queues", n), "rename or delete the other queues of that name in ClearML"
+		case f.ShouldCreateQueues():
+			fd.OK, fd.Detail = true, "missing; the glue creates it (createQueues)"
+		default:
+			fd.Detail, fd.Fix = "no such queue on the ClearML server", "create it in ClearML, or set "+keyCreate+": true, or remove it from "+keyQueues
 		}
 		out = append(out, fd)
 	}
 	fd := Finding{Check: "pending queue " + f.PendingQueue, OK: true, Detail: "exists"}
-	if _, err := taskops.ResolveQueue(ctx, c, f.PendingQueue, false, nil); errors.Is(err, taskops.ErrQueueNotFound) {
-		fd.Detail = "missing; the glue creates it (hidden, tag " + clearml.PendingQueueTag + ")"
-	} else if err != nil {
+	switch {
+	case err != nil:
 		fd.OK, fd.Detail, fd.Fix = false, "lookup failed: "+err.Error(), keyAPIURL
+	case len(found[f.PendingQueue]) == 0:
+		fd.Detail = "missing; the glue creates it (hidden, tag " + clearml.PendingQueueTag + ")"
+	case len(found[f.PendingQueue]) > 1:
+		fd.OK, fd.Detail, fd.Fix = false, fmt.Sprintf("the name matches %d queues", len(found[f.PendingQueue])),
+			"rename or delete the other queues of that name in ClearML, or set agentk8sglue.pendingQueueName"
 	}
 	return append(out, fd)
 }

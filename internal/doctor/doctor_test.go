@@ -2,6 +2,7 @@ package doctor
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -24,6 +25,8 @@ type setup struct {
 	file     config.File
 	objects  []runtime.Object
 	deny     string // "verb resource" a SelfSubjectAccessReview refuses
+	// loginFirst is Inputs.LoginFirst (the controller's way); findings must not depend on it.
+	loginFirst bool
 }
 
 func healthy(t *testing.T) (*emulator.Server, setup) {
@@ -52,7 +55,7 @@ func (s setup) run(t *testing.T) []Finding {
 	})
 	b, err := podtemplate.NewBuilder(&s.file)
 	assert.NilError(t, err)
-	return Run(context.Background(), Inputs{Settings: s.settings, File: &s.file, Builder: b, Clientset: cs})
+	return Run(context.Background(), Inputs{Settings: s.settings, File: &s.file, Builder: b, Clientset: cs, LoginFirst: s.loginFirst})
 }
 
 func closedPort(t *testing.T) string {
@@ -107,19 +110,22 @@ func TestDoctor(t *testing.T) {
 			want:  []string{"NoSuchField", "agentk8sglue.queues.work.templateOverrides"},
 		},
 	} {
-		t.Run(name, func(t *testing.T) {
-			_, s := healthy(t)
-			tc.mod(&s)
-			findings := s.run(t)
-			bad := Failed(findings)
-			assert.Equal(t, len(bad), 1, "failed findings:\n%s", Table(findings))
-			assert.Equal(t, bad[0].Check, tc.check)
-			text := bad[0].Detail + " " + bad[0].Fix
-			for _, w := range tc.want {
-				assert.Assert(t, strings.Contains(text, w), "%q lacks %q", text, w)
-			}
-			assert.Assert(t, !strings.Contains(Table(findings), "wrong-secret-value"))
-		})
+		for _, loginFirst := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/loginFirst=%v", name, loginFirst), func(t *testing.T) {
+				_, s := healthy(t)
+				s.loginFirst = loginFirst
+				tc.mod(&s)
+				findings := s.run(t)
+				bad := Failed(findings)
+				assert.Equal(t, len(bad), 1, "failed findings:\n%s", Table(findings))
+				assert.Equal(t, bad[0].Check, tc.check)
+				text := bad[0].Detail + " " + bad[0].Fix
+				for _, w := range tc.want {
+					assert.Assert(t, strings.Contains(text, w), "%q lacks %q", text, w)
+				}
+				assert.Assert(t, !strings.Contains(Table(findings), "wrong-secret-value"))
+			})
+		}
 	}
 }
 
@@ -133,4 +139,26 @@ func TestDoctorHealthyInstallPassesEveryCheck(t *testing.T) {
 	}
 	assert.DeepEqual(t, checks, []string{"ClearML API reachable", "ClearML credentials", "ClearML server", "queue work",
 		"pending queue k8s_scheduler", "Kubernetes permissions", "Secret glue-credentials", "template of queue work"})
+}
+
+// The controller runs the checks at every start: with LoginFirst a healthy install costs one
+// login and one queues.get_all, whatever the number of queues (no debug.ping, no lookup per
+// queue).
+func TestDoctorLoginFirstCostsTwoCallsForAnyNumberOfQueues(t *testing.T) {
+	emu, s := healthy(t)
+	var names []string
+	for i := range 300 {
+		name := fmt.Sprintf("queue-%03d", i)
+		_, err := emu.CreateQueue(name)
+		assert.NilError(t, err)
+		names = append(names, name)
+	}
+	s.file.Queue = strings.Join(names, ",")
+	s.loginFirst = true
+	emu.ResetCalls()
+	findings := s.run(t)
+	assert.Equal(t, len(Failed(findings)), 0, Table(findings))
+	assert.Equal(t, emu.Calls("debug.ping"), 0)
+	assert.Equal(t, emu.Calls("auth.login"), 1)
+	assert.Equal(t, emu.Calls("queues.get_all"), 2, "300 names + the pending queue: two lookups of 250 names")
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -41,11 +42,18 @@ type rig struct {
 
 func newRig(t *testing.T, mod func(*config.File, *Options)) *rig {
 	t.Helper()
+	return newRigOver(t, nil, mod)
+}
+
+// newRigOver is newRig with the client's calls going through transport (nil: the default).
+func newRigOver(t *testing.T, transport http.RoundTripper, mod func(*config.File, *Options)) *rig {
+	t.Helper()
 	emu := emulator.NewTestServer(t, emulator.Options{})
 	_, err := emu.CreateQueue("work")
 	assert.NilError(t, err)
 	client, err := clearml.New(clearml.Config{APIHost: emu.URL(), AccessKey: emulator.DefaultAccessKey, SecretKey: emulator.DefaultSecretKey,
-		RetryInitialInterval: time.Millisecond, RetryMaxInterval: 10 * time.Millisecond, MaxRetryElapsed: time.Second})
+		RetryInitialInterval: time.Millisecond, RetryMaxInterval: 10 * time.Millisecond, MaxRetryElapsed: time.Second,
+		HTTPClient: &http.Client{Transport: transport}})
 	assert.NilError(t, err)
 	f := config.Default()
 	f.Namespace, f.Queue, f.AgentName, f.WorkerID = "ml", "work", "glue", "glue"
@@ -70,9 +78,7 @@ func (r *rig) pull(name string) string {
 	r.t.Helper()
 	id := r.emu.CreateTask(emulator.TaskSpec{Name: name})
 	assert.NilError(r.t, r.emu.Enqueue(id, "work"))
-	_, err := r.sched.cycle(context.Background())
-	assert.NilError(r.t, err)
-	r.sched.wg.Wait()
+	r.cycleAndWait()
 	return id
 }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -70,6 +71,7 @@ type Scheduler struct {
 	ids      map[string]string // queue name -> id, for the served queues
 	names    map[string]string // id -> name
 	missing  map[string]bool   // served queues not found on the server
+	pops     atomic.Int64      // numbers the admission places of pops in flight
 	lookups  lookupCache       // project names and task owners the templates read
 	note     identityNote      // what task pods act as, last said (ownertoken.go)
 }
@@ -102,22 +104,37 @@ func (s *Scheduler) QueueIDs(ctx context.Context) ([]string, error) {
 	}
 	ids, names, missing := map[string]string{}, map[string]string{}, map[string]bool{}
 	var errs []error
+	var unknown []string
 	for _, name := range snap.File.QueueNames() {
-		id, ok := s.ids[name]
-		if !ok {
-			var err error
-			id, err = taskops.ResolveQueue(ctx, s.opts.Client, name, snap.File.ShouldCreateQueues(), nil)
-			if err != nil {
-				err = fmt.Errorf("queue %q: %w", name, err)
-				errs = append(errs, err)
-				missing[name] = true
-				if !s.missing[name] {
-					s.unresolved(name, err)
-				}
-				continue
+		if id, ok := s.ids[name]; ok {
+			ids[name], names[id] = id, name
+		} else {
+			unknown = append(unknown, name)
+		}
+	}
+	if len(unknown) > 0 {
+		found, failed, err := s.opts.Ops.ResolveQueues(ctx, unknown, snap.File.ShouldCreateQueues())
+		if err != nil {
+			failed = map[string]error{}
+			for _, name := range unknown {
+				failed[name] = err
 			}
 		}
-		ids[name], names[id] = id, name
+		for name, id := range found {
+			ids[name], names[id] = id, name
+		}
+		for _, name := range unknown { // in config order, so errors read the same every time
+			err, ok := failed[name]
+			if !ok {
+				continue
+			}
+			err = fmt.Errorf("queue %q: %w", name, err)
+			errs = append(errs, err)
+			missing[name] = true
+			if !s.missing[name] {
+				s.unresolved(name, err)
+			}
+		}
 	}
 	for name := range s.missing {
 		if !missing[name] {
@@ -171,8 +188,9 @@ func (s *Scheduler) orderedIDs(snap *Snapshot) []string {
 	return out
 }
 
-// Run polls until ctx ends, then waits for launches in flight.
+// Run polls until ctx ends, then waits for launches in flight and their log lines.
 func (s *Scheduler) Run(ctx context.Context) error {
+	defer s.opts.Ops.Flush()
 	defer s.wg.Wait()
 	for {
 		pulled, err := s.cycle(ctx)
@@ -191,15 +209,19 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-s.opts.Wake:
-		case <-time.After(time.Duration(s.opts.Config().File.PollIntervalSeconds) * time.Second):
+		case <-time.After(s.opts.Config().File.PollInterval()):
 		}
 	}
 }
 
 // cycle asks once which admissible queues hold tasks (one queues.get_all whatever the number of
-// queues), then pulls in priority order while admission allows. The pending queue is not read:
-// what waits there is either ours (and has an object the monitor watches) or another glue's.
-func (s *Scheduler) cycle(ctx context.Context) (pulled bool, err error) {
+// queues), then pulls in priority order while admission allows, up to MaxParallel pops and
+// launches at once: against a server 20 ms away, serial pops alone would cap launches at 50/s.
+// Each pop holds its place in the admission tracker before it is sent, so pops in flight never
+// take more than the limits allow. The cycle returns once its pops have answered; their
+// launches go on. The pending queue is not read: what waits there is either ours (and has an
+// object the monitor watches) or another glue's.
+func (s *Scheduler) cycle(ctx context.Context) (bool, error) {
 	order, qerr := s.QueueIDs(ctx)
 	if qerr != nil {
 		s.opts.Logger.Warn("some queues are not served", "err", qerr)
@@ -237,35 +259,93 @@ func (s *Scheduler) cycle(ctx context.Context) (pulled bool, err error) {
 			waiting[q.ID] = len(q.Entries)
 		}
 	}
-	for {
-		id := s.next(snap, ask, waiting)
-		if id == "" || ctx.Err() != nil {
-			return pulled, nil //nolint:nilerr // a shutdown ends the cycle; it is not the cycle's error
-		}
-		// A pop must be seen through: a shutdown cancelling the call after the server popped
-		// would leave the task in no queue, so the call itself is not cancelled.
-		popCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), popTimeout)
-		next, err := s.opts.Client.QueuesGetNextTask(popCtx, id)
-		cancel()
-		if err != nil {
-			waiting[id] = 0
-			s.opts.Logger.Warn("could not pull from queue", "queue", s.queueName(id), "err", err)
-			continue
-		}
-		if next == nil {
-			waiting[id] = 0
-			continue
+	var pops sync.WaitGroup
+	var mu sync.Mutex // guards drained, written by the pops
+	drained := map[string]bool{}
+	var got atomic.Bool
+	for ctx.Err() == nil {
+		mu.Lock()
+		id := s.next(snap, ask, waiting, drained)
+		mu.Unlock()
+		if id == "" {
+			break
 		}
 		waiting[id]--
-		pulled = true
-		s.start(ctx, snap, id, next.Entry.Task)
+		p := s.hold(snap, id)
+		select {
+		case s.sem <- struct{}{}:
+		case <-ctx.Done():
+			s.opts.Tracker.Release(p.key)
+			continue
+		}
+		pops.Add(1)
+		s.wg.Go(func() {
+			defer func() { <-s.sem }()
+			taskID := s.pop(ctx, p)
+			if taskID == "" {
+				mu.Lock()
+				drained[id] = true
+				mu.Unlock()
+			} else {
+				got.Store(true)
+			}
+			pops.Done()
+			if taskID == "" {
+				return
+			}
+			// A launch finishes even when shutdown starts, so the task ends in a Job or a queue.
+			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.CreateRetry+launchSlack)
+			defer cancel()
+			s.launch(lctx, snap, id, taskID, p.slot, time.Now())
+		})
 	}
+	pops.Wait()
+	return got.Load(), nil
+}
+
+// place is what a pop holds in the admission tracker before it is sent.
+type place struct {
+	key, queueID string
+	slot         int
+}
+
+// hold reserves one task's place in queueID under a key of the pop's own.
+func (s *Scheduler) hold(snap *Snapshot, queueID string) place {
+	p := place{key: fmt.Sprintf("pop/%d", s.pops.Add(1)), queueID: queueID}
+	if snap.File.Sessions.PortModeEnabled {
+		p.slot = s.opts.Tracker.FreeSlot(snap.File.Sessions.MaxServices)
+	}
+	// What the template says; a value rendered per task is known once the object is built.
+	_, need := snap.Builder.MonitoredAmounts(s.queueName(queueID))
+	s.opts.Tracker.Reserve(p.key, queueID, need.Quantity, p.slot)
+	return p
+}
+
+// pop takes the next task of the place's queue and moves the place to it; "" when the queue
+// had none left (or the call failed), the place released.
+func (s *Scheduler) pop(ctx context.Context, p place) string {
+	// A pop must be seen through: a shutdown cancelling the call after the server popped
+	// would leave the task in no queue, so the call itself is not cancelled.
+	popCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), popTimeout)
+	next, err := s.opts.Client.QueuesGetNextTask(popCtx, p.queueID)
+	cancel()
+	if err != nil || next == nil {
+		s.opts.Tracker.Release(p.key)
+		if err != nil {
+			s.opts.Logger.Warn("could not pull from queue", "queue", s.queueName(p.queueID), "err", err)
+		}
+		return ""
+	}
+	taskID := next.Entry.Task
+	metrics.TasksPulled.WithLabelValues(s.queueName(p.queueID)).Inc()
+	s.opts.Tracker.Rename(p.key, taskID)
+	return taskID
 }
 
 // next returns the first queue in priority order that holds tasks and is admitted now.
-func (s *Scheduler) next(snap *Snapshot, order []string, waiting map[string]int) string {
+func (s *Scheduler) next(snap *Snapshot, order []string, waiting map[string]int, drained map[string]bool) string {
 	for _, id := range order {
-		if waiting[id] > 0 && s.admit(snap, id) {
+		if waiting[id] > 0 && !drained[id] && s.admit(snap, id) {
 			return id
 		}
 	}
@@ -304,34 +384,6 @@ func (s *Scheduler) limit(snap *Snapshot, queueID string) string {
 	return ""
 }
 
-// start reserves the task's slot and launches it in the background, bounded by MaxParallel.
-func (s *Scheduler) start(ctx context.Context, snap *Snapshot, queueID, taskID string) {
-	pulledAt := time.Now()
-	name := s.queueName(queueID)
-	metrics.TasksPulled.WithLabelValues(name).Inc()
-	slot := 0
-	if snap.File.Sessions.PortModeEnabled {
-		slot = s.opts.Tracker.FreeSlot(snap.File.Sessions.MaxServices)
-	}
-	// What the template says; a value rendered per task is known once the object is built.
-	_, hold := snap.Builder.MonitoredAmounts(name)
-	s.opts.Tracker.Reserve(taskID, queueID, hold.Quantity, slot)
-	select {
-	case s.sem <- struct{}{}:
-	case <-ctx.Done():
-		// Shutting down with a pulled task: it must not be lost.
-		s.giveBack(context.WithoutCancel(ctx), taskID, queueID, "glue shutting down")
-		return
-	}
-	s.wg.Go(func() {
-		defer func() { <-s.sem }()
-		// A launch finishes even when shutdown starts, so the task ends in a Job or a queue.
-		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.CreateRetry+launchSlack)
-		defer cancel()
-		s.launch(lctx, snap, queueID, taskID, slot, pulledAt)
-	})
-}
-
 // launch runs one pulled task. The object is created first: it is the glue's own record that
 // the task is its (in its namespace, with its agent label and the queue it was pulled from),
 // and only then is the task pushed to the shared pending queue. A template error fails the
@@ -339,7 +391,7 @@ func (s *Scheduler) start(ctx context.Context, snap *Snapshot, queueID, taskID s
 func (s *Scheduler) launch(ctx context.Context, snap *Snapshot, queueID, taskID string, slot int, pulledAt time.Time) {
 	name := s.queueName(queueID)
 	log := s.opts.Logger.With("task", taskID, "queue", name)
-	task, err := s.fetchTask(ctx, taskID)
+	task, err := s.opts.Ops.Task(ctx, taskID)
 	if err != nil {
 		log.Warn("could not read pulled task", "err", err)
 		s.giveBack(ctx, taskID, queueID, "could not read task")
@@ -405,36 +457,28 @@ func (s *Scheduler) launch(ctx context.Context, snap *Snapshot, queueID, taskID 
 	if snap.File.UseOwnerToken && !s.storeOwnerToken(ctx, log, obj, in.OwnerTokenSecret, token, taskID) {
 		return
 	}
-	if err := s.opts.Ops.EnqueuePending(ctx, taskID, "k8s glue "+s.opts.Ops.WorkerID+": from queue "+name, false); err != nil {
-		// The object exists, so the task is not lost: its pod's agent dequeues it from where it
-		// is. Refused (400/110) means that agent was first.
-		if !clearml.IsSubcode(err, 400, 110) {
-			log.Warn("could not push task to the pending queue; its pod runs it anyway", "err", err)
+	// The push and the properties do not depend on each other: one round trip, not two.
+	var push sync.WaitGroup
+	push.Go(func() {
+		if err := s.opts.Ops.PushPending(ctx, taskID, "k8s glue "+s.opts.Ops.WorkerID+": from queue "+name); err != nil {
+			// The object exists, so the task is not lost: its pod's agent dequeues it from where it
+			// is. Refused (400/110) means that agent was first.
+			if !clearml.IsSubcode(err, 400, 110) {
+				log.Warn("could not push task to the pending queue; its pod runs it anyway", "err", err)
+			}
 		}
-	}
+	})
 	s.setProperties(ctx, snap, taskID, name, slot, log)
+	push.Wait()
 	s.recordImage(ctx, task, obj, log)
 	metrics.TasksLaunched.WithLabelValues(name).Inc()
 	metrics.LaunchSeconds.Observe(time.Since(pulledAt).Seconds())
+	// The Event and the task log line are sent off the launch path (the recorder's queue, one
+	// events.add_batch for the lines of many launches).
 	s.event(obj, corev1.EventTypeNormal, "Launched", fmt.Sprintf("task %s from queue %s", taskID, name))
-	s.opts.Ops.Log(ctx, taskID, "info", fmt.Sprintf(clearml.PulledLogFormat+"; %s %s created",
+	s.opts.Ops.LogLater(taskID, "info", fmt.Sprintf(clearml.PulledLogFormat+"; %s %s created",
 		taskID, name, s.opts.Ops.WorkerID, kindOf(obj), obj.GetName()))
 	log.Info("launched", "object", obj.GetName())
-}
-
-// fetchTask returns the full task as a JSON map (nil if it vanished), so templates can read any
-// field with ${CLEARML_TASK.<path>}.
-func (s *Scheduler) fetchTask(ctx context.Context, taskID string) (map[string]any, error) {
-	var out struct {
-		Tasks []map[string]any `json:"tasks"`
-	}
-	if err := s.opts.Client.Call(ctx, "tasks.get_all", clearml.TasksGetAllRequest{ID: []string{taskID}}, &out); err != nil {
-		return nil, err
-	}
-	if len(out.Tasks) == 0 {
-		return nil, nil
-	}
-	return out.Tasks[0], nil
 }
 
 // create creates the object, retrying while the API server is unreachable. A task pulled from

@@ -97,7 +97,7 @@ func TestScriptFlagsMapOntoTheChartValues(t *testing.T) {
 	assert.Equal(t, f.AgentName, ReleaseName)
 	assert.DeepEqual(t, f.QueueNames(), []string{"gpu", "cpu", "big"}) // the script's order
 	assert.Equal(t, f.MaxPods, 3)                                      // the flag wins over --set and --values
-	assert.Equal(t, f.PollIntervalSeconds, 2)
+	assert.Equal(t, f.PollIntervalSeconds, 2.0)
 	assert.Assert(t, f.ShouldCreateQueues())
 	assert.Equal(t, f.PendingQueue, "team_pending")
 	assert.Equal(t, f.ClearML.CredentialsSecret, "creds")

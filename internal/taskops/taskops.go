@@ -8,10 +8,25 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"slices"
+	"strings"
 	"sync"
+	"time"
 
+	"github.com/clearml-glue/clearml-glue/internal/batch"
 	"github.com/clearml-glue/clearml-glue/internal/clearml"
 	"github.com/clearml-glue/clearml-glue/internal/metrics"
+)
+
+// Batching of the calls many launches make at once (internal/batch): a lone call goes at once,
+// calls made while one is in flight share the next. maxBatch keeps a tasks.get_all by id on
+// one page (the server's 500); batchTimeout bounds a call that carries other launches' items.
+const (
+	maxBatch     = 500
+	batchTimeout = time.Minute
+	// logLinger is how long a task log line written after a launch (LogLater) waits for the lines
+	// of other launches: nobody waits on it, and a burst then costs a few events.add_batch.
+	logLinger = 250 * time.Millisecond
 )
 
 // Ops performs task operations as the glue's worker.
@@ -20,25 +35,79 @@ type Ops struct {
 	WorkerID string
 	Logger   *slog.Logger
 
+	reads *batch.Batcher[string, map[string]any]
+	logs  *batch.Batcher[clearml.Event, struct{}]
+	later *batch.Batcher[clearml.Event, struct{}] // LogLater's, lingering
+
 	mu          sync.Mutex
 	pendingName string
 	pendingID   string
+	pushes      map[string]*batch.Batcher[string, error] // by status message (the origin queue)
 }
 
 // New returns Ops for the given pending queue name.
 func New(c *clearml.Client, workerID, pendingQueue string, logger *slog.Logger) *Ops {
-	return &Ops{Client: c, WorkerID: workerID, Logger: logger, pendingName: pendingQueue}
+	o := &Ops{Client: c, WorkerID: workerID, Logger: logger, pendingName: pendingQueue, pushes: map[string]*batch.Batcher[string, error]{}}
+	o.reads = batch.New(maxBatch, batchTimeout, o.readTasks)
+	o.logs = batch.New(maxBatch, batchTimeout, o.writeLogs)
+	o.later = batch.New(maxBatch, batchTimeout, o.writeLogs).Lingering(logLinger)
+	return o
 }
 
-// Log writes one line to the task's console log; a failure is logged, never returned, because a
-// lost log line must not stop a launch or a failure report.
+// Log writes one line to the task's console log, in one events.add_batch with the lines other
+// launches write meanwhile. A failure is logged, never returned, because a lost log line must
+// not stop a launch or a failure report.
 func (o *Ops) Log(ctx context.Context, taskID, level, msg string) {
+	_, _ = o.logs.Do(ctx, o.logEvent(taskID, level, msg))
+}
+
+// LogLater is Log without waiting for the call: for lines written after the launch is done.
+func (o *Ops) LogLater(taskID, level, msg string) { o.later.Go(o.logEvent(taskID, level, msg)) }
+
+// Flush waits until every line handed to LogLater is sent.
+func (o *Ops) Flush() { o.later.Wait() }
+
+func (o *Ops) logEvent(taskID, level, msg string) clearml.Event {
 	ev := clearml.LogEvent(taskID, level, msg)
 	ev.Worker = o.WorkerID
-	if _, err := o.Client.EventsAddBatch(ctx, []clearml.Event{ev}); err != nil {
+	return ev
+}
+
+func (o *Ops) writeLogs(ctx context.Context, events []clearml.Event) ([]struct{}, error) {
+	if _, err := o.Client.EventsAddBatch(ctx, events); err != nil {
 		metrics.ClearMLErrors.WithLabelValues("events.add_batch").Inc()
-		o.Logger.Warn("could not write task log", "task", taskID, "err", err)
+		o.Logger.Warn("could not write task log lines", "lines", len(events), "first_task", events[0].Task, "err", err)
+		return nil, err
 	}
+	return nil, nil
+}
+
+// Task returns the whole task as a JSON map (nil when it no longer exists), so templates can read
+// any field with ${CLEARML_TASK.<path>}. Launches that read at the same time share one
+// tasks.get_all.
+func (o *Ops) Task(ctx context.Context, taskID string) (map[string]any, error) {
+	return o.reads.Do(ctx, taskID)
+}
+
+func (o *Ops) readTasks(ctx context.Context, ids []string) ([]map[string]any, error) {
+	var out struct {
+		Tasks []map[string]any `json:"tasks"`
+	}
+	// All ids fit on the first page (maxBatch), so one call answers them.
+	if err := o.Client.Call(ctx, "tasks.get_all", clearml.TasksGetAllRequest{ID: ids}, &out); err != nil {
+		return nil, err
+	}
+	byID := make(map[string]map[string]any, len(out.Tasks))
+	for _, t := range out.Tasks {
+		if id, ok := t["id"].(string); ok {
+			byID[id] = t
+		}
+	}
+	res := make([]map[string]any, len(ids))
+	for i, id := range ids {
+		res[i] = byID[id]
+	}
+	return res, nil
 }
 
 // Fail logs lines to the task, then marks it failed with "K8S glue error: <reason>" so the UI
@@ -231,6 +300,51 @@ func (o *Ops) forgetPendingQueue(id string) {
 	o.mu.Unlock()
 }
 
+// PushPending pushes a task the glue just launched to the end of the pending queue, in one
+// tasks.enqueue_many with the other launches of the same origin (message) pushed meanwhile. A
+// failed batch call, or a task refused because the pending queue vanished, is pushed alone with
+// EnqueuePending, which recreates the queue.
+func (o *Ops) PushPending(ctx context.Context, taskID, message string) error {
+	o.mu.Lock()
+	b, ok := o.pushes[message]
+	if !ok {
+		b = batch.New(maxBatch, batchTimeout, func(ctx context.Context, ids []string) ([]error, error) {
+			return o.pushMany(ctx, ids, message)
+		})
+		o.pushes[message] = b
+	}
+	o.mu.Unlock()
+	err, callErr := b.Do(ctx, taskID)
+	if callErr != nil || clearml.IsInvalidQueueID(err) {
+		return o.EnqueuePending(ctx, taskID, message, false)
+	}
+	if err != nil {
+		metrics.ClearMLErrors.WithLabelValues("tasks.enqueue_many").Inc()
+		return fmt.Errorf("push task %s to pending queue: %w", taskID, err)
+	}
+	return nil
+}
+
+func (o *Ops) pushMany(ctx context.Context, ids []string, message string) ([]error, error) {
+	pending, err := o.PendingQueueID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	failed, err := o.Client.TasksEnqueueMany(ctx, clearml.TasksEnqueueManyRequest{
+		IDs: ids, Queue: pending, StatusReason: clearml.PendingQueueReason, StatusMessage: message,
+	})
+	if err != nil {
+		return nil, err
+	}
+	res := make([]error, len(ids))
+	for i, id := range ids {
+		if e, ok := failed[id]; ok {
+			res[i] = e
+		}
+	}
+	return res, nil
+}
+
 // EnqueuePending pushes the task to the end of the pending queue with the Python glue's reason.
 // message is kept on the task (the glue writes the origin queue there, so a restart can find
 // it). A vanished pending queue (400/701) is recreated and the push retried once.
@@ -281,18 +395,16 @@ func (o *Ops) RequeueFront(ctx context.Context, taskID, queueID, why string) err
 // ResolveQueue returns the id of the queue named name, creating it (with systemTags) when
 // create is set. A name matching several queues is an error, as in the Python glue.
 func ResolveQueue(ctx context.Context, c *clearml.Client, name string, create bool, systemTags []string) (string, error) {
-	queues, err := c.QueuesGetAll(ctx, clearml.QueuesGetAllRequest{
-		Name: "^" + regexp.QuoteMeta(name) + "$", OnlyFields: []string{"id", "name"}, SearchHidden: true,
-	})
+	found, err := LookupQueues(ctx, c, []string{name})
 	if err != nil {
 		return "", err
 	}
-	var ids []string
-	for _, q := range queues {
-		if q.Name == name {
-			ids = append(ids, q.ID)
-		}
-	}
+	return resolveFound(ctx, c, name, found[name], create, systemTags)
+}
+
+// resolveFound turns the ids found for name into its one id, creating the queue when none was
+// found and create is set.
+func resolveFound(ctx context.Context, c *clearml.Client, name string, ids []string, create bool, systemTags []string) (string, error) {
 	switch {
 	case len(ids) == 1:
 		return ids[0], nil
@@ -307,6 +419,67 @@ func ResolveQueue(ctx context.Context, c *clearml.Client, name string, create bo
 		return ResolveQueue(ctx, c, name, false, nil)
 	}
 	return id, err
+}
+
+// lookupChunk is how many names one queues.get_all looks up: the pattern stays a few KiB.
+const lookupChunk = 250
+
+// LookupQueues returns the ids of the queues of each name (hidden ones included), with one
+// queues.get_all per lookupChunk names whatever their number: the name filter is one anchored
+// alternation of the literal names. A name with no queue is absent from the map.
+func LookupQueues(ctx context.Context, c *clearml.Client, names []string) (map[string][]string, error) {
+	found := map[string][]string{}
+	for chunk := range slices.Chunk(names, lookupChunk) {
+		quoted := make([]string, len(chunk))
+		for i, n := range chunk {
+			quoted[i] = regexp.QuoteMeta(n)
+		}
+		queues, err := c.QueuesGetAll(ctx, clearml.QueuesGetAllRequest{
+			Name: "^(?:" + strings.Join(quoted, "|") + ")$", OnlyFields: []string{"id", "name"}, SearchHidden: true,
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, q := range queues {
+			if slices.Contains(chunk, q.Name) && !slices.Contains(found[q.Name], q.ID) {
+				found[q.Name] = append(found[q.Name], q.ID)
+			}
+		}
+	}
+	return found, nil
+}
+
+// ResolveQueues resolves served queue names with one lookup (LookupQueues) that also resolves
+// the pending queue when it is not known yet, so a start with any number of queues costs one
+// call. Missing queues are created when create is set; errs says, per name, why it has no id.
+// err is the lookup's own failure.
+func (o *Ops) ResolveQueues(ctx context.Context, names []string, create bool) (ids map[string]string, errs map[string]error, err error) {
+	o.mu.Lock()
+	pendingKnown := o.pendingID != ""
+	o.mu.Unlock()
+	look := names
+	if !pendingKnown && !slices.Contains(names, o.pendingName) {
+		look = append(slices.Clip(names), o.pendingName)
+	}
+	found, err := LookupQueues(ctx, o.Client, look)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !pendingKnown && len(found[o.pendingName]) == 1 {
+		o.mu.Lock()
+		o.pendingID = found[o.pendingName][0]
+		o.mu.Unlock()
+	}
+	ids, errs = map[string]string{}, map[string]error{}
+	for _, name := range names {
+		id, err := resolveFound(ctx, o.Client, name, found[name], create, nil)
+		if err != nil {
+			errs[name] = err
+			continue
+		}
+		ids[name] = id
+	}
+	return ids, errs, nil
 }
 
 // ErrQueueNotFound says a queue does not exist and was not to be created.
