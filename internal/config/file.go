@@ -177,6 +177,7 @@ var TemplateKeys = []string{
 	"affinity", "podSecurityContext", "containerSecurityContext", "hostAliases",
 	"extraVolumes", "extraVolumeMounts", "serviceAccountName", "podSpec", "container",
 }
+
 // DefaultPollIntervalSeconds is the idle poll interval: one queues.get_all per interval serves
 // every queue, so an idle glue makes 40 calls a minute whatever the number of queues, and a task
 // enqueued at a random moment waits 0.75 s on average before it is pulled (ClearML's Python
@@ -190,7 +191,6 @@ const minPollIntervalSeconds = 0.1
 func (f *File) PollInterval() time.Duration {
 	return time.Duration(f.PollIntervalSeconds * float64(time.Second))
 }
-
 
 // Default returns a File with every default applied.
 func Default() File {
