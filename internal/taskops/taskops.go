@@ -205,6 +205,9 @@ func (o *Ops) Status(ctx context.Context, taskID string) (TaskStatus, error) {
 
 // WithStatus returns those of ids whose task has the status (one paged read for all).
 func (o *Ops) WithStatus(ctx context.Context, ids []string, status string) ([]string, error) {
+	if len(ids) == 0 {
+		return nil, nil // no id filter would list every task of the server
+	}
 	tasks, err := o.Client.TasksGetAll(ctx, clearml.TasksGetAllRequest{ID: ids, Status: []string{status}, OnlyFields: []string{"id"}})
 	if err != nil {
 		return nil, err
@@ -220,6 +223,9 @@ func (o *Ops) WithStatus(ctx context.Context, ids []string, status string) ([]st
 // tasks that no longer exist. A task missing from the list answer is looked up directly, and
 // counts as gone only when the server says its id is invalid.
 func (o *Ops) Ended(ctx context.Context, ids []string) (ended, gone []string, err error) {
+	if len(ids) == 0 {
+		return nil, nil, nil // no id filter would list every task of the server
+	}
 	tasks, err := o.Client.TasksGetAll(ctx, clearml.TasksGetAllRequest{ID: ids, OnlyFields: []string{"id", "status"}})
 	if err != nil {
 		return nil, nil, err
