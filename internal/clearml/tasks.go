@@ -7,13 +7,15 @@ import "context"
 // paths ("execution.queue", "container"); the id is always returned. An empty ID is no id
 // filter at all (every task): check for an empty id list before asking.
 type TasksGetAllRequest struct {
-	ID           []string `json:"id,omitempty"`
-	Status       []string `json:"status,omitempty"`
-	Name         string   `json:"name,omitempty"`
-	Tags         []string `json:"tags,omitempty"`
-	SystemTags   []string `json:"system_tags,omitempty"`
-	OnlyFields   []string `json:"only_fields,omitempty"`
-	SearchHidden bool     `json:"search_hidden,omitempty"`
+	ID     []string `json:"id,omitempty"`
+	Status []string `json:"status,omitempty"`
+	// ExecutionQueue keeps tasks whose execution.queue is one of these queue ids.
+	ExecutionQueue []string `json:"execution.queue,omitempty"`
+	Name           string   `json:"name,omitempty"`
+	Tags           []string `json:"tags,omitempty"`
+	SystemTags     []string `json:"system_tags,omitempty"`
+	OnlyFields     []string `json:"only_fields,omitempty"`
+	SearchHidden   bool     `json:"search_hidden,omitempty"`
 	// Page and PageSize ask for one page only (see TasksGetAll); leave both nil for the
 	// complete list. The server caps PageSize at its maximum page (500 by default) and takes
 	// that maximum when only Page is set.

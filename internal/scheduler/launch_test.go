@@ -276,6 +276,26 @@ func TestRecover(t *testing.T) {
 	})
 }
 
+// A shared server may hold many queued tasks of other queues: Recover reads only the served
+// queues' (execution.queue filter), one page here instead of three.
+func TestRecoverReadsOnlyServedQueues(t *testing.T) {
+	r := newRig(t, nil)
+	_, err := r.emu.CreateQueue("elsewhere")
+	assert.NilError(t, err)
+	for i := range 1200 {
+		assert.NilError(t, r.emu.Enqueue(r.emu.CreateTask(emulator.TaskSpec{Name: fmt.Sprintf("other-%04d", i)}), "elsewhere"))
+	}
+	stray := r.emu.CreateTask(emulator.TaskSpec{Name: "stray"})
+	assert.NilError(t, r.emu.Enqueue(stray, "work"))
+	_, err = r.sched.opts.Client.QueuesGetNextTask(context.Background(), r.emu.QueueID("work"))
+	assert.NilError(t, err)
+	r.emu.ResetCalls()
+	assert.NilError(t, r.sched.Recover(context.Background()))
+	assert.DeepEqual(t, r.emu.QueueEntries("work"), []string{stray})
+	assert.Equal(t, len(r.emu.QueueEntries("elsewhere")), 1200)
+	assert.Equal(t, r.emu.Calls("tasks.get_all"), 2, "one page before and one after the settle period")
+}
+
 // TestRecoverAtScale: 1,200 tasks popped by a glue that died, against a server that answers 500
 // per page: each is put back once.
 func TestRecoverAtScale(t *testing.T) {

@@ -61,8 +61,9 @@ func (s *Scheduler) strays(ctx context.Context) (map[string]string, error) {
 			inQueue[e.Task] = true
 		}
 	}
+	// Only the served queues' tasks: a shared server may hold many more queued tasks.
 	tasks, err := s.opts.Client.TasksGetAll(ctx, clearml.TasksGetAllRequest{
-		Status: []string{clearml.StatusQueued}, OnlyFields: []string{"id", "execution.queue"}, SearchHidden: true,
+		Status: []string{clearml.StatusQueued}, ExecutionQueue: order, OnlyFields: []string{"id", "execution.queue"}, SearchHidden: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("recover: %w", err)
