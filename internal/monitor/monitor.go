@@ -8,7 +8,6 @@ import (
 	"maps"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -114,49 +113,6 @@ func New(opts Options) *Monitor {
 
 // Tracker is the admission bookkeeping the monitor keeps current.
 func (m *Monitor) Tracker() *admission.Tracker { return m.opts.Tracker }
-
-// trim keeps in the cache only what the monitor reads: metadata but managedFields, the Pod's
-// annotations but fileMounts contents (monitoredResources may read an annotation), the status,
-// the Job's pod failure policy, and of the pod spec the container names and resources and the
-// Pod-level resources. The rest is most of an object's size.
-func trim(obj any) (any, error) {
-	switch o := obj.(type) {
-	case *batchv1.Job:
-		o.ManagedFields, o.Annotations = nil, nil
-		o.Spec.Template.Annotations = slimAnnotations(o.Spec.Template.Annotations)
-		o.Spec.Template.Spec = slimPodSpec(o.Spec.Template.Spec)
-		o.Spec.Selector = nil
-	case *corev1.Pod:
-		o.ManagedFields = nil
-		o.Annotations = slimAnnotations(o.Annotations)
-		o.Spec = slimPodSpec(o.Spec)
-	case metav1.Object:
-		o.SetManagedFields(nil)
-	}
-	return obj, nil
-}
-
-// slimAnnotations drops the fileMounts contents, the bulk of a task pod's annotations.
-func slimAnnotations(in map[string]string) map[string]string {
-	var out map[string]string
-	for k, v := range in {
-		if !strings.HasPrefix(k, podtemplate.FileAnnotationPrefix) {
-			if out == nil {
-				out = map[string]string{}
-			}
-			out[k] = v
-		}
-	}
-	return out
-}
-
-func slimPodSpec(spec corev1.PodSpec) corev1.PodSpec {
-	out := corev1.PodSpec{NodeName: spec.NodeName, Resources: spec.Resources, Containers: make([]corev1.Container, len(spec.Containers))}
-	for i, c := range spec.Containers {
-		out.Containers[i] = corev1.Container{Name: c.Name, Image: c.Image, Resources: c.Resources}
-	}
-	return out
-}
 
 // Start starts the informers and waits for their caches.
 func (m *Monitor) Start(ctx context.Context) error {

@@ -5,9 +5,6 @@ import (
 
 	"gotest.tools/v3/assert"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
-
-	"github.com/clearml-glue/clearml-glue/internal/admission"
 )
 
 func TestPendingReason(t *testing.T) {
@@ -58,28 +55,4 @@ func TestDisruptedNeedsTheCondition(t *testing.T) {
 	pod.Status.Conditions[0].Status = corev1.ConditionFalse
 	assert.Assert(t, !disrupted(pod))
 	assert.Assert(t, !disrupted(nil))
-}
-
-func TestTrimKeepsWhatTheMonitorReads(t *testing.T) {
-	limits := corev1.ResourceList{"nvidia.com/gpu": resource.MustParse("1")}
-	pod := &corev1.Pod{}
-	pod.Labels = map[string]string{"clearml-task-id": "t1", "ai.allegro.agent.serial": "pod-1"}
-	pod.Annotations = map[string]string{"clearml-glue/file-0": "big file content"}
-	pod.Spec = corev1.PodSpec{NodeName: "n1", Volumes: []corev1.Volume{{Name: "v"}}, Containers: []corev1.Container{{
-		Name: "task", Image: "img", Command: []string{"bash", "-c", "a long bootstrap"}, Env: []corev1.EnvVar{{Name: "A"}},
-		Resources: corev1.ResourceRequirements{Limits: limits},
-	}}}
-	pod.Status.Phase = corev1.PodPending
-	out, err := trim(pod)
-	assert.NilError(t, err)
-	p := out.(*corev1.Pod)
-	assert.Equal(t, len(p.Annotations), 0)
-	assert.Equal(t, len(p.Spec.Volumes), 0)
-	assert.Equal(t, len(p.Spec.Containers[0].Command)+len(p.Spec.Containers[0].Env), 0)
-	assert.Equal(t, p.Labels["clearml-task-id"], "t1")
-	assert.Equal(t, p.Status.Phase, corev1.PodPending)
-	gpus, err := admission.MustParsePath("resources|limits|nvidia.com/gpu").Object(p)
-	assert.NilError(t, err)
-	assert.Equal(t, gpus.String(), "1")
-	assert.Equal(t, admission.SlotOf(p.Labels["ai.allegro.agent.serial"]), 1)
 }
