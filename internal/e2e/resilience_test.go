@@ -182,11 +182,13 @@ agentk8sglue:
 	// Slow ClearML calls widen the windows in which a launch is half done: popped but no object
 	// yet (the task read), and object created but not yet in the pending queue.
 	e.emu.InjectFault(emulator.Fault{Endpoint: "tasks.get_all", Count: 1 << 30, Latency: 600 * time.Millisecond})
-	for _, ep := range []string{"tasks.enqueue", "tasks.edit_hyper_params"} {
+	for _, ep := range []string{"tasks.enqueue_many", "tasks.edit_hyper_params"} {
 		e.emu.InjectFault(emulator.Fault{Endpoint: ep, Count: 1 << 30, Latency: 150 * time.Millisecond})
 	}
+	// More tasks than launches in flight (32), so the kill finds some launched, some popped and
+	// half done, and some still queued.
 	var ids []string
-	for i := range 20 {
+	for i := range 60 {
 		ids = append(ids, e.task("work", fmt.Sprintf("t-%d", i), emulator.TaskSpec{}))
 	}
 	glue := e.startGlueProcess("glue-killed")
@@ -337,14 +339,15 @@ agentk8sglue:
       templateOverrides:
         labels: {e2e.glue/behavior: hold}
 `)
-	e.emu.InjectFault(emulator.Fault{Endpoint: "tasks.enqueue", Count: 1 << 30, Latency: 500 * time.Millisecond})
+	e.emu.InjectFault(emulator.Fault{Endpoint: "tasks.enqueue_many", Count: 1 << 30, Latency: 500 * time.Millisecond})
+	// More tasks than launches in flight (32): the ones never popped must stay, in order.
 	var ids []string
-	for i := range 20 {
+	for i := range 60 {
 		ids = append(ids, e.task("work", fmt.Sprintf("t-%d", i), emulator.TaskSpec{}))
 	}
 	stop := e.startGlue("glue-0")
 	e.waitFor(30*time.Second, "launches in flight", func() bool {
-		return e.emu.Calls("tasks.enqueue") >= 3 // pending pushes (test hooks are not calls)
+		return e.emu.Calls("tasks.enqueue_many") >= 1 // pending pushes (test hooks are not calls)
 	}, func() string { return "none" })
 	stop()
 
