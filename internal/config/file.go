@@ -192,6 +192,15 @@ func (f *File) PollInterval() time.Duration {
 	return time.Duration(f.PollIntervalSeconds * float64(time.Second))
 }
 
+// minAbortCheck is the shortest period of the check for aborted tasks: it reads every live task
+// (one tasks.get_all per 500), so at 10,000 live tasks a 1.5 s period alone would cost 800 calls
+// a minute; a task aborted in the UI stops within 5 s.
+const minAbortCheck = 5 * time.Second
+
+// AbortCheckInterval is how often the monitor looks for tasks aborted in ClearML: the poll
+// interval, but not more often than every 5 s.
+func (f *File) AbortCheckInterval() time.Duration { return max(f.PollInterval(), minAbortCheck) }
+
 // Default returns a File with every default applied.
 func Default() File {
 	f := File{

@@ -15,6 +15,9 @@ func TestParseAppliesDefaults(t *testing.T) {
 	assert.Equal(t, f.PendingQueue, "k8s_scheduler")
 	assert.Equal(t, f.PollIntervalSeconds, 1.5)
 	assert.Equal(t, f.PollInterval(), 1500*time.Millisecond)
+	assert.Equal(t, f.AbortCheckInterval(), 5*time.Second, "not every poll: it reads every live task")
+	f.PollIntervalSeconds = 8
+	assert.Equal(t, f.AbortCheckInterval(), 8*time.Second)
 	assert.Equal(t, f.WorkerID, f.AgentName)
 	assert.Equal(t, f.MonitoredResources.MaxResourcesFieldName, "resources|limits|nvidia.com/gpu")
 	assert.Equal(t, f.MonitoredResources.MinResourcesFieldName, f.MonitoredResources.MaxResourcesFieldName)

@@ -303,9 +303,7 @@ func (g *glue) lead(ctx context.Context) error {
 		}
 	})
 	wg.Go(func() {
-		mon.Run(ctx, g.opts.MonitorWorkers, func() time.Duration {
-			return current().File.PollInterval()
-		})
+		mon.Run(ctx, g.opts.MonitorWorkers, func() time.Duration { return current().File.AbortCheckInterval() })
 	})
 	wg.Go(func() { g.heartbeat(ctx, worker, sched) })
 	g.opts.Probes.SetStatus("serving")
