@@ -38,7 +38,8 @@ var glueBinary struct {
 }
 
 // buildGlueBinary builds cmd/clearml-glue once per benchmark run, as `make build` does;
-// BENCH_GLUE_GOFLAGS adds build flags (space separated) to compare builds, e.g. -tags or -overlay.
+// BENCH_GLUE_GOFLAGS adds build flags (space separated) to compare builds, e.g. -tags or -overlay,
+// and BENCH_GLUE_PKG builds another main package (a variant of cmd/clearml-glue) in its place.
 func buildGlueBinary(tb testing.TB) string {
 	tb.Helper()
 	glueBinary.once.Do(func() {
@@ -50,7 +51,11 @@ func buildGlueBinary(tb testing.TB) string {
 		glueBinary.path = filepath.Join(dir, "clearml-glue")
 		args := append([]string{"build", "-trimpath", "-ldflags", "-s -w -X main.version=bench", "-o", glueBinary.path},
 			strings.Fields(os.Getenv("BENCH_GLUE_GOFLAGS"))...)
-		cmd := exec.Command("go", append(args, "./cmd/clearml-glue")...)
+		pkg := "./cmd/clearml-glue"
+		if p := os.Getenv("BENCH_GLUE_PKG"); p != "" {
+			pkg = p
+		}
+		cmd := exec.Command("go", append(args, pkg)...)
 		cmd.Dir = "../.."
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {

@@ -30,7 +30,9 @@ import (
 // With each: rss_peak_mb_* (VmHWM, the peak since start: what a memory limit must allow) and
 // heap_mb_process_* (go_memstats_heap_inuse_bytes of the process's /metrics, at the same moment
 // as the RSS). BENCH_RSS_HEAP_PROFILE=1 also saves the last start's heap profile (pprof on
-// GLUE_PPROF_ADDR) as .build/bench/heap_<label>.pprof.
+// GLUE_PPROF_ADDR) as .build/bench/heap_<label>.pprof. BENCH_RSS_VARIANTS measures runtime
+// settings too, on the same fixture: environments separated by ";" (GOGC=50;GOGC=50 GOMEMLIMIT=100MiB),
+// each reported with its settings as a suffix (rss_mb_10k_jobs_gogc_50).
 func BenchmarkRSS(b *testing.B) {
 	reps := envInt("BENCH_RSS_REPS", 3)
 	idle := time.Duration(envInt("BENCH_RSS_IDLE_SECONDS", 10)) * time.Second
@@ -39,7 +41,7 @@ func BenchmarkRSS(b *testing.B) {
 
 	b.Run("idle", func(b *testing.B) {
 		w := newWorld(b, "agentk8sglue:\n  queues: {rss-a: {}, rss-b: {}}\n", "rss-a", "rss-b")
-		measureRSS(b, w, "idle", reps, idle)
+		measureVariants(b, w, "idle", reps, idle)
 	})
 
 	if len(sizes) == 0 {
@@ -56,21 +58,32 @@ func BenchmarkRSS(b *testing.B) {
 		for _, size := range sizes {
 			w.addHeldTasks(have, size, "rss", nodes)
 			have = size
-			measureRSS(b, w, sizeLabel(size)+"_jobs", reps, settle)
+			measureVariants(b, w, sizeLabel(size)+"_jobs", reps, settle)
 		}
 	})
 }
 
+// measureVariants runs measureRSS as shipped, then with each BENCH_RSS_VARIANTS environment.
+func measureVariants(b *testing.B, w *world, label string, reps int, wait time.Duration) {
+	measureRSS(b, w, label, reps, wait, nil)
+	for _, v := range strings.Split(os.Getenv("BENCH_RSS_VARIANTS"), ";") {
+		if env := strings.Fields(v); len(env) > 0 {
+			suffix := strings.ToLower(strings.NewReplacer("=", "_", ".", "_").Replace(strings.Join(env, "_")))
+			measureRSS(b, w, label+"_"+suffix, reps, wait, env)
+		}
+	}
+}
+
 // measureRSS starts the glue process reps times (one at a time) and reports the medians of its
 // RSS, peak RSS and heap in use, read wait after it serves, as rss_mb_<label> etc.
-func measureRSS(b *testing.B, w *world, label string, reps int, wait time.Duration) {
+func measureRSS(b *testing.B, w *world, label string, reps int, wait time.Duration, env []string) {
 	var rss, peak, heap, syncs []float64
 	profile := os.Getenv("BENCH_RSS_HEAP_PROFILE") == "1"
 	for r := range reps {
-		var o processOptions
+		o := processOptions{env: env}
 		pprofAddr := freeAddr(b)
 		if profile {
-			o.env = []string{"GLUE_PPROF_ADDR=" + pprofAddr}
+			o.env = append(o.env, "GLUE_PPROF_ADDR="+pprofAddr)
 		}
 		p := w.startProcess("glue-0", o)
 		sync := p.waitServing(b, 5*time.Minute)

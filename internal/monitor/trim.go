@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"slices"
 	"strings"
 	"unique"
 
@@ -17,10 +18,10 @@ import (
 // but the Job controller's, annotations but the fileMounts contents, since monitoredResources
 // may read a label or an annotation); of a Job its pod template's labels, annotations and
 // container resources, its pod failure policy, its conditions and pod counts; of a Pod the
-// container resources, its phase, reason and message, the PodScheduled and DisruptionTarget
-// conditions, and each container's name and states. Repeated strings (label keys and values,
-// the namespace, owner kinds) are interned. What a field costs is measured by BenchmarkRSS
-// (internal/benchmarks): at 10,000 tasks the cache is most of the process's memory.
+// container resources, its phase, reason and message, the conditions that explain a wait or a
+// disruption, and the container states that explain a wait or an end. Repeated strings (label
+// keys and values, the namespace, owner kinds) are interned. BenchmarkRSS (internal/benchmarks)
+// measures the effect: at 10,000 tasks the cache is most of the process's memory.
 func trim(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *batchv1.Job:
@@ -62,7 +63,8 @@ func slimMeta(m *metav1.ObjectMeta) {
 }
 
 // slimLabels is in without the Job controller's labels, keys and values interned: the same keys
-// are on every object and the values (queue, agent, task id) on several.
+// are on every object and most values (queue, agent) on many. The task id is not: each is on
+// three objects at most, fewer than what an interned string costs.
 func slimLabels(in map[string]string) map[string]string {
 	n := len(in)
 	for _, k := range jobControllerLabels {
@@ -75,7 +77,11 @@ func slimLabels(in map[string]string) map[string]string {
 	}
 	out := make(map[string]string, n)
 	for k, v := range in {
-		if !isJobControllerLabel(k) {
+		switch {
+		case isJobControllerLabel(k):
+		case k == podtemplate.LabelTaskID:
+			out[intern(k)] = v
+		default:
 			out[intern(k)] = intern(v)
 		}
 	}
@@ -106,21 +112,32 @@ func slimAnnotations(in map[string]string) map[string]string {
 }
 
 // slimPodSpec keeps the Pod-level resources and each container's name and resources (where
-// monitoredResources reads).
+// monitoredResources reads), no container at all when none has resources: a container costs
+// 400 bytes, and a missing one reads as no resources.
 func slimPodSpec(spec corev1.PodSpec) corev1.PodSpec {
-	out := corev1.PodSpec{Resources: spec.Resources, Containers: make([]corev1.Container, len(spec.Containers))}
+	out := corev1.PodSpec{Resources: spec.Resources}
+	if !slices.ContainsFunc(spec.Containers, hasResources) {
+		return out
+	}
+	out.Containers = make([]corev1.Container, len(spec.Containers))
 	for i, c := range spec.Containers {
 		out.Containers[i] = corev1.Container{Name: intern(c.Name), Resources: c.Resources}
 	}
 	return out
 }
 
+func hasResources(c corev1.Container) bool {
+	r := c.Resources
+	return len(r.Limits) > 0 || len(r.Requests) > 0 || len(r.Claims) > 0
+}
+
 // slimPodStatus keeps what explains a pod's end or its wait: the phase, reason and message, the
-// conditions PodScheduled (unschedulable) and DisruptionTarget, and the containers' states.
+// conditions PodScheduled when false (unschedulable) and DisruptionTarget, and the states of the
+// containers that wait or ended.
 func slimPodStatus(st corev1.PodStatus) corev1.PodStatus {
 	out := corev1.PodStatus{Phase: corev1.PodPhase(intern(string(st.Phase))), Reason: st.Reason, Message: st.Message}
 	for _, c := range st.Conditions {
-		if c.Type == corev1.PodScheduled || c.Type == corev1.DisruptionTarget {
+		if (c.Type == corev1.PodScheduled && c.Status != corev1.ConditionTrue) || c.Type == corev1.DisruptionTarget {
 			c.Type, c.Status = corev1.PodConditionType(intern(string(c.Type))), corev1.ConditionStatus(intern(string(c.Status)))
 			out.Conditions = append(out.Conditions, c)
 		}
@@ -130,13 +147,14 @@ func slimPodStatus(st corev1.PodStatus) corev1.PodStatus {
 	return out
 }
 
+// slimContainerStatuses keeps the name and states of the containers that wait or ended, now or
+// last time (pendingReason, describeTermination): a running container says nothing to the monitor.
 func slimContainerStatuses(in []corev1.ContainerStatus) []corev1.ContainerStatus {
-	if len(in) == 0 {
-		return nil
-	}
-	out := make([]corev1.ContainerStatus, len(in))
-	for i, c := range in {
-		out[i] = corev1.ContainerStatus{Name: intern(c.Name), State: c.State, LastTerminationState: c.LastTerminationState}
+	var out []corev1.ContainerStatus
+	for _, c := range in {
+		if c.State.Waiting != nil || c.State.Terminated != nil || c.LastTerminationState.Terminated != nil {
+			out = append(out, corev1.ContainerStatus{Name: intern(c.Name), State: c.State, LastTerminationState: c.LastTerminationState})
+		}
 	}
 	return out
 }

@@ -135,3 +135,28 @@ func TestTrimInterns(t *testing.T) {
 	va, vb := a.(*corev1.Pod).Labels["clearml-agent-queue"], b.(*corev1.Pod).Labels["clearml-agent-queue"]
 	assert.Equal(t, unsafe.StringData(va), unsafe.StringData(vb))
 }
+
+// TestTrimDropsWhatSaysNothing: a running container's status, PodScheduled once true, containers
+// without resources, none of which the monitor reads, are not kept.
+func TestTrimDropsWhatSaysNothing(t *testing.T) {
+	pod := &corev1.Pod{}
+	pod.Labels = map[string]string{podtemplate.LabelTaskID: "t1"}
+	pod.Spec.Containers = []corev1.Container{{Name: "task", Image: "img"}, {Name: "sidecar"}}
+	pod.Status = corev1.PodStatus{Phase: corev1.PodRunning,
+		Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionTrue}, {Type: corev1.PodReady, Status: corev1.ConditionTrue}},
+		ContainerStatuses: []corev1.ContainerStatus{
+			{Name: "task", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}, Ready: true, Image: "img"},
+			{Name: "sidecar", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}},
+		}}
+	out, err := trim(pod)
+	assert.NilError(t, err)
+	p := out.(*corev1.Pod)
+	assert.DeepEqual(t, p.Status, corev1.PodStatus{Phase: corev1.PodRunning})
+	assert.Assert(t, p.Spec.Containers == nil)
+	gpus, err := admission.MustParsePath("resources|limits|nvidia.com/gpu").Object(p)
+	assert.NilError(t, err)
+	assert.Assert(t, gpus.IsZero())
+	r, text := pendingReason(p)
+	assert.Equal(t, r+text, "")
+	assert.Assert(t, describeTermination(p) == nil)
+}

@@ -34,7 +34,7 @@ func ServePprof(ctx context.Context, addr string) (net.Addr, error) {
 	go func() { _ = srv.Serve(ln) }() // ErrServerClosed once ctx ends
 	go func() {
 		<-ctx.Done()
-		shutdown, cancel := context.WithTimeout(context.Background(), time.Second)
+		shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 		defer cancel()
 		_ = srv.Shutdown(shutdown)
 	}()
