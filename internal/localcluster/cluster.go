@@ -45,6 +45,9 @@ type Options struct {
 	// what a ServiceAccount used (AuditLog). Requests of the admin and the components are not
 	// logged, which keeps the cost small.
 	AuditServiceAccounts bool
+	// ExtraArgs are component flags, each "component=flag=value" (kwokctl --extra-args, appended
+	// after kwokctl's own so they win), e.g. "kube-controller-manager=kube-api-qps=500".
+	ExtraArgs []string
 	// AfterRun, in Main, runs after the tests and before the cluster is deleted; it returns the
 	// exit code (given the tests' own), e.g. to judge the audit log of the whole run.
 	AfterRun func(c *Cluster, code int) int
@@ -98,6 +101,23 @@ func start(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 	for _, f := range opts.StageFiles {
 		args = append([]string{"--config", f}, args...)
+	}
+	// kwokctl v0.8 files a component's later --extra-args under the position of its first one
+	// among all of them, which is right only when every component's first comes before any
+	// component's second: pass the firsts, then the rest.
+	var firsts, rest []string
+	seen := map[string]bool{}
+	for _, a := range opts.ExtraArgs {
+		component, _, _ := strings.Cut(a, "=")
+		if seen[component] {
+			rest = append(rest, a)
+		} else {
+			seen[component] = true
+			firsts = append(firsts, a)
+		}
+	}
+	for _, a := range append(firsts, rest...) {
+		args = append(args, "--extra-args", a)
 	}
 	if opts.AuditServiceAccounts {
 		policy, err := writeAuditPolicy(opts)
