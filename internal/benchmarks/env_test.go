@@ -15,6 +15,7 @@ import (
 	"os"
 	"path"
 	"runtime"
+	"runtime/metrics"
 	"slices"
 	"sort"
 	"strings"
@@ -43,8 +44,8 @@ const (
 	accessKey   = "BENCH-ACCESS-KEY"
 	secretKey   = "bench-secret-key-never-logged"
 	releaseName = "clearml-agent"
-	// parallelism is the glue's default GLUE_MAX_PARALLEL_LAUNCHES, also used for the limit.
-	parallelism = 8
+	// drainWorkers strip finalizers in parallel when a namespace is drained.
+	drainWorkers = 8
 )
 
 // world is one benchmark's setup: a namespace with the chart installed, the ClearML emulator
@@ -60,14 +61,22 @@ type world struct {
 	user    *clearml.Client
 	rel     *testenv.Release
 	cfgName string
+	file    *config.File
 	builder *podtemplate.Builder
 }
 
-// newWorld installs the chart with values (YAML, deep-merged over the benchmark defaults: task
-// pods held running until deleted) in a fresh namespace. queues are created in the emulator.
+// newWorld installs the chart with values (YAML, deep-merged over the benchmark defaults) in a
+// fresh namespace of the shared cluster; task pods are held running until deleted.
 func newWorld(tb testing.TB, values string, queues ...string) *world {
 	tb.Helper()
-	cluster := localcluster.Shared(tb)
+	return newWorldOn(tb, localcluster.Shared(tb), "hold", values, queues...)
+}
+
+// newWorldOn is newWorld on cluster, with task pods labelled e2e.glue/behavior: behavior (see
+// ci/kwok-stages.yaml; "" leaves the label off: the pod runs 500 ms and succeeds). queues are
+// created in the emulator.
+func newWorldOn(tb testing.TB, cluster *localcluster.Cluster, behavior, values string, queues ...string) *world {
+	tb.Helper()
 	cs, err := cluster.Clientset()
 	must(tb, err)
 	w := &world{tb: tb, admin: cluster.RESTConfig(), cs: cs}
@@ -85,13 +94,12 @@ func newWorld(tb testing.TB, values string, queues ...string) *world {
 		must(tb, err)
 	}
 
-	defaults, err := testenv.ParseValues(`
-agentk8sglue:
-  createQueues: true
-  basePodTemplate:
-    labels: {e2e.glue/behavior: hold}
-`)
+	defaults, err := testenv.ParseValues("agentk8sglue:\n  createQueues: true\n")
 	must(tb, err)
+	if behavior != "" {
+		defaults = chart.MergeValues(defaults, map[string]any{"agentk8sglue": map[string]any{
+			"basePodTemplate": map[string]any{"labels": map[string]any{"e2e.glue/behavior": behavior}}}})
+	}
 	extra, err := testenv.ParseValues(values)
 	must(tb, err)
 	vals := chart.MergeValues(chart.MergeValues(testenv.BaseValues(w.url, accessKey, secretKey), defaults), extra)
@@ -101,9 +109,9 @@ agentk8sglue:
 	w.cfgName = w.manifestName("ConfigMap")
 	cm, err := cs.CoreV1().ConfigMaps(w.ns).Get(context.Background(), w.cfgName, metav1.GetOptions{})
 	must(tb, err)
-	f, err := config.Parse([]byte(cm.Data[config.FileKey]), "configmap")
+	w.file, err = config.Parse([]byte(cm.Data[config.FileKey]), "configmap")
 	must(tb, err)
-	w.builder, err = podtemplate.NewBuilder(f)
+	w.builder, err = podtemplate.NewBuilder(w.file)
 	must(tb, err)
 	return w
 }
@@ -142,6 +150,7 @@ func (w *world) serviceAccountConfig() *rest.Config {
 
 // glueProc is a controller running in-process as the chart's Deployment would run it.
 type glueProc struct {
+	settings config.Settings
 	kube     *kubeRecorder
 	started  time.Time
 	serving  chan struct{}
@@ -150,27 +159,19 @@ type glueProc struct {
 	errc     chan error
 }
 
-// startGlue runs controller.Run with the chart's ServiceAccount; qps/burst are the controller's
-// GLUE_KUBE_API_QPS/BURST, 0 for what the chart sets (as shipped).
-func (w *world) startGlue(pod string, qps float32, burst int) *glueProc {
-	return w.startGlueParallel(pod, qps, burst, parallelism)
-}
-
-// startGlueParallel is startGlue with GLUE_MAX_PARALLEL_LAUNCHES set to parallel.
-func (w *world) startGlueParallel(pod string, qps float32, burst, parallel int) *glueProc {
+// startGlue runs controller.Run with the chart's ServiceAccount and the settings the chart's
+// Deployment gives the pod (as shipped); tweak, if not nil, changes them first.
+func (w *world) startGlue(pod string, tweak func(*config.Settings)) *glueProc {
 	w.tb.Helper()
 	cfg := w.serviceAccountConfig()
 	g := &glueProc{kube: newKubeRecorder(), serving: make(chan struct{}), errc: make(chan error, 1)}
 	cfg.Wrap(g.kube.wrap)
 	settings, err := w.rel.Settings(pod, accessKey, secretKey)
 	must(w.tb, err)
-	settings.LogLevel, settings.MaxParallelLaunches = "info", parallel
-	if qps > 0 {
-		settings.KubeAPIQPS = qps
+	if tweak != nil {
+		tweak(&settings)
 	}
-	if burst > 0 {
-		settings.KubeAPIBurst = burst
-	}
+	g.settings = settings
 	var once sync.Once
 	h := &servingHandler{signal: func() { once.Do(func() { g.servedAt = time.Now(); close(g.serving) }) },
 		out: slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})}
@@ -230,6 +231,9 @@ type apiRecorder struct {
 	calls     map[string]int
 	pulled    map[string]time.Time
 	firstPull time.Time
+	// beforePull are the counts just before the first get_next_task that returned a task (that
+	// call excluded), so calls - beforePull are the calls of a burst.
+	beforePull map[string]int
 }
 
 func (a *apiRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -256,12 +260,14 @@ func (a *apiRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.pulled[env.Data.Entry.Task] = now
 		if a.firstPull.IsZero() {
 			a.firstPull = now
+			a.beforePull = maps.Clone(a.calls)
+			a.beforePull[name]--
 		}
 		a.mu.Unlock()
 	}
 }
 
-// total returns the number of calls since the last reset, and resets when asked.
+// snapshot returns the calls per endpoint since the last reset, and resets when asked.
 func (a *apiRecorder) snapshot(reset bool) map[string]int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -273,6 +279,40 @@ func (a *apiRecorder) snapshot(reset bool) map[string]int {
 		clear(a.calls)
 	}
 	return out
+}
+
+// sinceFirstPull returns the first pull's time and the calls per endpoint made since, that
+// get_next_task included (zero time if no task was pulled yet).
+func (a *apiRecorder) sinceFirstPull() (time.Time, map[string]int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.firstPull, subtract(a.calls, a.beforePull)
+}
+
+// pulledCount is how many tasks get_next_task handed out.
+func (a *apiRecorder) pulledCount() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.pulled)
+}
+
+// subtract returns the counts of a minus those of b, without the zeros.
+func subtract(a, b map[string]int) map[string]int {
+	out := map[string]int{}
+	for k, v := range a {
+		if d := v - b[k]; d != 0 {
+			out[k] = d
+		}
+	}
+	return out
+}
+
+func sum(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
 }
 
 func (a *apiRecorder) pulledAt(task string) (time.Time, bool) {
@@ -415,6 +455,47 @@ func (w *world) newTasks(n int, queues []string) []string {
 	return ids
 }
 
+// waitLaunched waits until the launch of every task in ids is complete: its Job was created
+// (the glue's create returned), the task waits in the pending queue and its k8s-queue property
+// is written. It polls the emulator, so ClearML writes the glue makes after the create,
+// asynchronously or batched, are waited for; it returns when the last launch was seen complete.
+func (w *world) waitLaunched(tb testing.TB, g *glueProc, ids []string, timeout time.Duration) time.Time {
+	tb.Helper()
+	left := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		left[id] = true
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		pending := map[string]bool{}
+		for _, id := range w.emu.QueueEntries(w.file.PendingQueue) {
+			pending[id] = true
+		}
+		for id := range left {
+			if _, created := g.kube.createdAt(podtemplate.ObjectName(id)); !created || !pending[id] {
+				continue
+			}
+			if t, ok := w.emu.Task(id); ok && t.Hyperparams["properties"]["k8s-queue"].Value != "" {
+				delete(left, id)
+			}
+		}
+		now := time.Now()
+		if len(left) == 0 {
+			return now
+		}
+		select {
+		case err := <-g.errc:
+			tb.Fatal(err)
+		default:
+		}
+		if now.After(deadline) {
+			jobs, _ := g.kube.createdCount()
+			tb.Fatalf("%d of %d launches incomplete after %s (%d Jobs created)", len(left), len(ids), timeout, jobs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // buildJobs builds the Jobs the glue would create for tasks (read as the glue reads them),
 // in namespace ns, for the limit measurement and the heap fixture.
 func (w *world) buildJobs(ids []string, queueOf func(i int) string, ns string) []*batchv1.Job {
@@ -495,7 +576,7 @@ func drain(tb testing.TB, cs kubernetes.Interface, ns string) {
 		if err == nil {
 			next := make(chan string)
 			var wg sync.WaitGroup
-			for range parallelism {
+			for range drainWorkers {
 				wg.Go(func() {
 					for name := range next {
 						_, _ = cs.CoreV1().Pods(ns).Patch(ctx, name, types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`), metav1.PatchOptions{})
@@ -529,6 +610,27 @@ func countRunning(cs kubernetes.Interface, ns string) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// countJobs returns how many Jobs ns holds, from a one-item page (the rest is counted by the
+// API server), so polling costs no list of thousands.
+func countJobs(cs kubernetes.Interface, ns string) (int, error) {
+	l, err := cs.BatchV1().Jobs(ns).List(context.Background(), metav1.ListOptions{Limit: 1})
+	if err != nil {
+		return 0, err
+	}
+	n := len(l.Items)
+	if l.RemainingItemCount != nil {
+		n += int(*l.RemainingItemCount)
+	}
+	return n, nil
+}
+
+// liveHeap is the heap the last GC found live (runtime/metrics), read without forcing a GC.
+func liveHeap() uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }
 
 // heapInUse returns the process heap in use after two collections.
