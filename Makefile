@@ -81,7 +81,7 @@ bench: tools ## Run the benchmarks (see docs/benchmarks.md); the last line is `B
 	@test -x .build/tools/benchstat/benchstat || GOBIN=$(CURDIR)/.build/tools/benchstat $(GO) install golang.org/x/perf/cmd/benchstat@latest
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./internal/podtemplate ./internal/clearml ./internal/monitor | tee .build/bench/micro.txt
 	.build/tools/benchstat/benchstat .build/bench/micro.txt
-	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 45m ./internal/benchmarks | tee .build/bench/cluster.txt
+	$(GO) test -v -run '^$$' -bench . -benchtime 1x -timeout 45m ./internal/benchmarks | tee .build/bench/cluster.txt
 	@BENCH_RESULTS=$(CURDIR)/.build/bench/micro.txt,$(CURDIR)/.build/bench/cluster.txt BENCH_JSON=$(CURDIR)/.build/bench/bench.json \
 		$(GO) test -count 1 -run '^TestReport$$' ./internal/benchmarks >/dev/null
 	@echo "BENCH $$(cat .build/bench/bench.json)"

@@ -16,7 +16,6 @@ import (
 
 	"github.com/clearml-glue/clearml-glue/internal/clearml/emulator"
 	"github.com/clearml-glue/clearml-glue/internal/clearml/podagent"
-	"github.com/clearml-glue/clearml-glue/internal/config"
 	"github.com/clearml-glue/clearml-glue/internal/localcluster"
 	"github.com/clearml-glue/clearml-glue/internal/podtemplate"
 )
@@ -34,8 +33,7 @@ func envInt(name string, def int) int {
 	return def
 }
 
-// unthrottled is the client rate of the limit and the "client rate raised" glue (the admin
-// config's).
+// unthrottled is a client rate that binds nowhere in these benchmarks (the admin config's).
 const unthrottledQPS, unthrottledBurst = 1000, 2000
 
 // The throughput bursts: tasks enqueued round-robin over 4 queues before the glue starts.
@@ -52,16 +50,16 @@ type burst struct {
 	glue  *glueProc
 }
 
-// runBurst enqueues n tasks, starts a glue on them (prepare, if not nil, runs on the world first;
-// tweak as in startGlue) and waits until every launch is complete (waitLaunched). The time runs
-// from the first get_next_task that returned a task; start-up before it is logged apart.
-func runBurst(b *testing.B, name string, n int, prepare func(*world), tweak func(*config.Settings)) burst {
+// runBurst enqueues n tasks, starts a glue as shipped on them (prepare, if not nil, runs on the
+// world first) and waits until every launch is complete (waitLaunched). The time runs from the
+// first get_next_task that returned a task; start-up before it is logged apart.
+func runBurst(b *testing.B, name string, n int, prepare func(*world)) burst {
 	w := newWorld(b, burstValues, burstQueues...)
 	if prepare != nil {
 		prepare(w)
 	}
 	ids := w.newTasks(n, burstQueues)
-	g := w.startGlue("glue-0", tweak)
+	g := w.startGlue("glue-0")
 	done := w.waitLaunched(b, g, ids, 15*time.Minute)
 	first, calls := w.api.sinceFirstPull()
 	_, lastCreate := g.kube.createdCount()
@@ -70,7 +68,7 @@ func runBurst(b *testing.B, name string, n int, prepare func(*world), tweak func
 	_, later := w.api.sinceFirstPull()
 	g.stop()
 	rate := float64(n) / done.Sub(first).Seconds()
-	b.Logf("%s: %d launches complete %s after the first pull (last Job create at %s; start-up to first pull %s; %d launches in flight, client %v/%d): %.1f tasks/s",
+	b.Logf("%s: %d launches complete %s after the first pull (last Job create at %s; start-up to first pull %s; %d launches in flight, client rate %v/%d, 0: none): %.1f tasks/s",
 		name, n, done.Sub(first).Round(time.Millisecond), lastCreate.Sub(first).Round(time.Millisecond),
 		first.Sub(g.started).Round(time.Millisecond), g.settings.MaxParallelLaunches, g.settings.KubeAPIQPS, g.settings.KubeAPIBurst, rate)
 	b.Logf("%s: ClearML calls %.2f per task %v; in the second after %v; Kubernetes requests %v",
@@ -93,29 +91,23 @@ func limitRun(b *testing.B, r burst) float64 {
 // BenchmarkThroughput: BENCH_TASKS (2,000) tasks pre-enqueued over 4 queues until every launch
 // is complete, with the glue as shipped (the chart's settings), against the same Jobs created
 // directly with client-go on the same cluster (the limit). Glue and limit runs alternate
-// (BENCH_REPS pairs); the ratio is taken per pair, then the median. One more glue run has its
-// client rate raised to the limit's. The ClearML calls of the bursts are counted per task.
+// (BENCH_REPS pairs); the ratio is taken per pair, then the median. The ClearML calls of the
+// bursts are counted per task.
 func BenchmarkThroughput(b *testing.B) {
 	n, reps := envInt("BENCH_TASKS", 2000), envInt("BENCH_REPS", 3)
 	var rates, limits, ratios, perTask []float64
 	for r := range reps {
-		run := runBurst(b, fmt.Sprintf("run %d, as shipped", r), n, nil, nil)
+		run := runBurst(b, fmt.Sprintf("run %d, as shipped", r), n, nil)
 		limit := limitRun(b, run)
 		b.Logf("run %d: glue %.1f tasks/s, limit %.1f creates/s, ratio %.2f", r, run.rate, limit, run.rate/limit)
 		rates, limits, ratios = append(rates, run.rate), append(limits, limit), append(ratios, run.rate/limit)
 		perTask = append(perTask, float64(sum(run.calls))/float64(n))
 	}
-	raised := runBurst(b, "client rate raised", n, nil, func(s *config.Settings) {
-		s.KubeAPIQPS, s.KubeAPIBurst = unthrottledQPS, unthrottledBurst
-	})
-	drain(b, raised.w.cs, raised.w.ns)
 
 	b.ReportMetric(median(rates), "throughput_tasks_per_s")
 	b.ReportMetric(median(limits), "limit_creates_per_s")
 	b.ReportMetric(median(ratios), "throughput_ratio")
 	b.ReportMetric(median(perTask), "clearml_calls_per_launch")
-	b.ReportMetric(raised.rate, "throughput_tasks_per_s_qps_raised")
-	b.ReportMetric(raised.rate/median(limits), "throughput_ratio_qps_raised")
 }
 
 // BenchmarkThroughputRTT20ms: the burst of BenchmarkThroughput, as shipped, with every ClearML
@@ -129,7 +121,7 @@ func BenchmarkThroughputRTT20ms(b *testing.B) {
 	}
 	var rates []float64
 	for r := range reps {
-		run := runBurst(b, fmt.Sprintf("run %d, 20 ms per ClearML call", r), n, slow, nil)
+		run := runBurst(b, fmt.Sprintf("run %d, 20 ms per ClearML call", r), n, slow)
 		drain(b, run.w.cs, run.w.ns)
 		rates = append(rates, run.rate)
 	}
@@ -159,7 +151,7 @@ func BenchmarkLaunch(b *testing.B) {
 			w := newWorld(b, "agentk8sglue:\n  queues: {single: {}}\n"+bc.values, "single")
 			// float64 of the field whether it counts whole seconds or fractions.
 			poll := time.Duration(float64(w.file.PollIntervalSeconds) * float64(time.Second))
-			g := w.startGlue("glue-0", nil)
+			g := w.startGlue("glue-0")
 			g.waitServing(b, 2*time.Minute)
 			time.Sleep(time.Second)
 			w.api.snapshot(true)
@@ -229,7 +221,7 @@ func BenchmarkIdle(b *testing.B) {
 		}
 		w := newWorld(b, sb.String(), names...)
 		w.api.snapshot(true)
-		g := w.startGlue("glue-0", nil)
+		g := w.startGlue("glue-0")
 		g.waitServing(b, 2*time.Minute)
 		startup := w.api.snapshot(false)
 		b.Logf("%d queues: start-up requests to Kubernetes %v, to ClearML %v", n, g.kube.snapshot(false), startup)
@@ -336,7 +328,7 @@ func BenchmarkDrain(b *testing.B) {
 			}
 		}
 	}()
-	g := w.startGlue("glue-0", nil)
+	g := w.startGlue("glue-0")
 	deadline := time.Now().Add(time.Hour)
 	peakJobs := 0
 	// The phases: every task pulled (the glue's part), every task completed by its agent, every
@@ -443,7 +435,7 @@ func BenchmarkHeap(b *testing.B) {
 		var heaps, syncs []float64
 		for range reps {
 			base := heapInUse()
-			g := w.startGlue("glue-0", nil)
+			g := w.startGlue("glue-0")
 			sync := g.waitServing(b, 5*time.Minute)
 			time.Sleep(3 * time.Second) // let the workers drain the initial events
 			with := heapInUse()

@@ -160,17 +160,14 @@ type glueProc struct {
 }
 
 // startGlue runs controller.Run with the chart's ServiceAccount and the settings the chart's
-// Deployment gives the pod (as shipped); tweak, if not nil, changes them first.
-func (w *world) startGlue(pod string, tweak func(*config.Settings)) *glueProc {
+// Deployment gives the pod (as shipped).
+func (w *world) startGlue(pod string) *glueProc {
 	w.tb.Helper()
 	cfg := w.serviceAccountConfig()
 	g := &glueProc{kube: newKubeRecorder(), serving: make(chan struct{}), errc: make(chan error, 1)}
 	cfg.Wrap(g.kube.wrap)
 	settings, err := w.rel.Settings(pod, accessKey, secretKey)
 	must(w.tb, err)
-	if tweak != nil {
-		tweak(&settings)
-	}
 	g.settings = settings
 	var once sync.Once
 	h := &servingHandler{signal: func() { once.Do(func() { g.servedAt = time.Now(); close(g.serving) }) },
