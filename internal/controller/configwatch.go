@@ -95,7 +95,8 @@ func (w *configWatch) apply(snap *scheduler.Snapshot, err error, obj runtime.Obj
 	metrics.ConfigValid.Set(1)
 	w.logger.Info("glue config loaded", append(where, "queues", snap.File.QueueNames())...)
 	if first {
-		close(w.first)
+		close(w.first) // the start reads the first version itself: no reload to signal
+		return
 	}
 	for _, c := range []chan struct{}{w.wake, w.reloaded} {
 		select {

@@ -127,21 +127,31 @@ func Run(ctx context.Context, o Options) error {
 	diag := newDiagnosis(ctx, s, cs, o.Probes, recorder, log, o.File == nil)
 	current := func() *scheduler.Snapshot { return watch.current.Load() }
 	interval := func() time.Duration { return current().File.PollInterval() }
+	newClient := func(eff config.Settings) (*clearml.Client, error) {
+		return clearml.New(clearml.Config{
+			APIHost: eff.APIHost, AccessKey: eff.AccessKey, SecretKey: eff.SecretKey,
+			WorkerHeader: current().File.WorkerID, Logger: log, HTTPClient: httpClient(eff.VerifyCert),
+		})
+	}
+	// The checks log in with the controller's own client: a start costs one login.
+	diag.client = newClient
 	var client *clearml.Client
 	for client == nil {
-		findings, eff := diag.run(ctx, current())
+		findings, eff, c := diag.run(ctx, current())
 		if ctx.Err() != nil {
 			return nil
 		}
 		if loggedIn(findings) {
-			c, err := clearml.New(clearml.Config{
-				APIHost: eff.APIHost, AccessKey: eff.AccessKey, SecretKey: eff.SecretKey,
-				WorkerHeader: current().File.WorkerID, Logger: log, HTTPClient: httpClient(eff.VerifyCert),
-			})
-			if err != nil {
-				return err
+			var err error
+			if c == nil {
+				if c, err = newClient(eff); err != nil {
+					return err
+				}
 			}
-			if err := c.Login(ctx); err != nil {
+			if _, ok := c.Claims(); !ok {
+				err = c.Login(ctx)
+			}
+			if err != nil {
 				log.Warn("clearml login failed; retrying every poll interval", "url", eff.APIHost, "err", err)
 			} else {
 				client = c

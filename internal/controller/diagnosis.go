@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/clearml-glue/clearml-glue/internal/clearml"
 	"github.com/clearml-glue/clearml-glue/internal/config"
 	"github.com/clearml-glue/clearml-glue/internal/doctor"
 	"github.com/clearml-glue/clearml-glue/internal/metrics"
@@ -38,6 +39,10 @@ type diagnosis struct {
 	// fromCluster: the chart's install, whose API URL follows the ConfigMap and whose credentials
 	// follow their Secret, so a fixed value is taken without a restart.
 	fromCluster bool
+
+	// client, when set, makes the client the checks log in with for given settings: the
+	// controller's own, so that a passing check leaves it logged in.
+	client func(config.Settings) (*clearml.Client, error)
 
 	mu         sync.Mutex
 	deployment runtime.Object // nil: no Events
@@ -70,6 +75,11 @@ func (d *diagnosis) inputs(ctx context.Context, snap *scheduler.Snapshot) doctor
 			in.Settings = d.clusterSettings(ctx, snap.File)
 		}
 	}
+	if d.client != nil {
+		if c, err := d.client(in.Settings); err == nil {
+			in.Client = c
+		} // else the check logs in with a client of its own, which reports the error
+	}
 	return in
 }
 
@@ -94,14 +104,14 @@ func (d *diagnosis) clusterSettings(ctx context.Context, f *config.File) config.
 }
 
 // run runs the checks for snap and publishes the findings; it returns them with the settings
-// they were run with.
-func (d *diagnosis) run(ctx context.Context, snap *scheduler.Snapshot) ([]doctor.Finding, config.Settings) {
+// they were run with and the client they logged in with first (nil without d.client).
+func (d *diagnosis) run(ctx context.Context, snap *scheduler.Snapshot) ([]doctor.Finding, config.Settings, *clearml.Client) {
 	in := d.inputs(ctx, snap)
 	findings := doctor.Run(ctx, in)
 	if ctx.Err() == nil {
 		d.publish(findings)
 	}
-	return findings, in.Settings
+	return findings, in.Settings, in.Client
 }
 
 // publish logs, reports and records what changed since the last findings (everything the first

@@ -41,7 +41,11 @@ func TestFileSourceReloadsOnChange(t *testing.T) {
 	}
 	queues := func() []string { return w.current.Load().File.QueueNames() }
 	assert.DeepEqual(t, queues(), []string{"aaa"})
-	<-w.wake
+	select { // the start reads the first version itself: a signal would rerun its checks at once
+	case <-w.reloaded:
+		t.Fatal("the first version signalled a reload")
+	default:
+	}
 
 	waitFor := func(what string, cond func() bool) {
 		t.Helper()
@@ -55,6 +59,11 @@ func TestFileSourceReloadsOnChange(t *testing.T) {
 	}
 	write("namespace: ml\nqueue: aaa,bbb\n")
 	waitFor("the reload", func() bool { return len(queues()) == 2 })
+	select {
+	case <-w.wake:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a reload did not wake the scheduler")
+	}
 	assert.Equal(t, testutil.ToFloat64(metrics.ConfigValid), 1.0)
 
 	write("namespace: ml\nqueue: aaa\npollIntervalSeconds: 0\n")

@@ -52,6 +52,10 @@ type Inputs struct {
 	// only when it fails: a login that works proves the URL, and saves the controller a
 	// debug.ping on every start and reload.
 	LoginFirst bool
+	// Client, when set, is the client LoginFirst logs in with (the controller's own, which then
+	// need not log in again); the checks after a failed login use one of their own, which does
+	// not retry.
+	Client *clearml.Client
 }
 
 const defaultDialTimeout = 5 * time.Second
@@ -82,14 +86,14 @@ func Run(ctx context.Context, in Inputs) []Finding {
 	var login Finding
 	if in.LoginFirst {
 		lctx, cancel := context.WithTimeout(ctx, in.DialTimeout)
-		client, login = loginCheck(lctx, in)
+		client, login = loginCheck(lctx, in, in.Client)
 		cancel()
 	}
 	reach := Finding{Check: CheckReachable, OK: true, Detail: in.Settings.APIHost + " answered the login"}
 	if !login.OK { // no login tried, or it failed: find out step by step why, then log in
 		reach = reachable(ctx, in.Settings.APIHost, in.Settings.VerifyCert, in.DialTimeout)
 		if reach.OK {
-			client, login = loginCheck(ctx, in)
+			client, login = loginCheck(ctx, in, nil)
 		}
 	}
 	out = append(out, reach)
@@ -205,13 +209,17 @@ func httpClient(verifyCert bool) *http.Client {
 	return &http.Client{Transport: t, Timeout: clearml.DefaultHTTPTimeout}
 }
 
-func loginCheck(ctx context.Context, in Inputs) (*clearml.Client, Finding) {
+// loginCheck logs in with c, or with a client of its own (no retries) when c is nil.
+func loginCheck(ctx context.Context, in Inputs, c *clearml.Client) (*clearml.Client, Finding) {
 	f := Finding{Check: CheckCredentials}
-	c, err := clearml.New(clearml.Config{APIHost: in.Settings.APIHost, AccessKey: in.Settings.AccessKey,
-		SecretKey: in.Settings.SecretKey, MaxRetryElapsed: -1, HTTPClient: httpClient(in.Settings.VerifyCert)})
-	if err != nil {
-		f.Detail, f.Fix = err.Error(), keyCredentials
-		return nil, f
+	if c == nil {
+		var err error
+		c, err = clearml.New(clearml.Config{APIHost: in.Settings.APIHost, AccessKey: in.Settings.AccessKey,
+			SecretKey: in.Settings.SecretKey, MaxRetryElapsed: -1, HTTPClient: httpClient(in.Settings.VerifyCert)})
+		if err != nil {
+			f.Detail, f.Fix = err.Error(), keyCredentials
+			return nil, f
+		}
 	}
 	if err := c.Login(ctx); err != nil {
 		var apiErr *clearml.APIError

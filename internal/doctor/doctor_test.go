@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/clearml-glue/clearml-glue/internal/clearml"
 	"github.com/clearml-glue/clearml-glue/internal/clearml/emulator"
 	"github.com/clearml-glue/clearml-glue/internal/config"
 	"github.com/clearml-glue/clearml-glue/internal/podtemplate"
@@ -27,6 +28,7 @@ type setup struct {
 	deny     string // "verb resource" a SelfSubjectAccessReview refuses
 	// loginFirst is Inputs.LoginFirst (the controller's way); findings must not depend on it.
 	loginFirst bool
+	client     *clearml.Client
 }
 
 func healthy(t *testing.T) (*emulator.Server, setup) {
@@ -55,7 +57,7 @@ func (s setup) run(t *testing.T) []Finding {
 	})
 	b, err := podtemplate.NewBuilder(&s.file)
 	assert.NilError(t, err)
-	return Run(context.Background(), Inputs{Settings: s.settings, File: &s.file, Builder: b, Clientset: cs, LoginFirst: s.loginFirst})
+	return Run(context.Background(), Inputs{Settings: s.settings, File: &s.file, Builder: b, Clientset: cs, LoginFirst: s.loginFirst, Client: s.client})
 }
 
 func closedPort(t *testing.T) string {
@@ -143,7 +145,7 @@ func TestDoctorHealthyInstallPassesEveryCheck(t *testing.T) {
 
 // The controller runs the checks at every start: with LoginFirst a healthy install costs one
 // login and one queues.get_all, whatever the number of queues (no debug.ping, no lookup per
-// queue).
+// queue), and the login is the controller's own client's, which need not log in again.
 func TestDoctorLoginFirstCostsTwoCallsForAnyNumberOfQueues(t *testing.T) {
 	emu, s := healthy(t)
 	var names []string
@@ -155,9 +157,14 @@ func TestDoctorLoginFirstCostsTwoCallsForAnyNumberOfQueues(t *testing.T) {
 	}
 	s.file.Queue = strings.Join(names, ",")
 	s.loginFirst = true
+	var err error
+	s.client, err = clearml.New(clearml.Config{APIHost: emu.URL(), AccessKey: emulator.DefaultAccessKey, SecretKey: emulator.DefaultSecretKey})
+	assert.NilError(t, err)
 	emu.ResetCalls()
 	findings := s.run(t)
 	assert.Equal(t, len(Failed(findings)), 0, Table(findings))
+	_, loggedIn := s.client.Claims()
+	assert.Assert(t, loggedIn, "the controller's client was not the one that logged in")
 	assert.Equal(t, emu.Calls("debug.ping"), 0)
 	assert.Equal(t, emu.Calls("auth.login"), 1)
 	assert.Equal(t, emu.Calls("queues.get_all"), 2, "300 names + the pending queue: two lookups of 250 names")
