@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	runtimemetrics "runtime/metrics"
 	"strings"
 	"syscall"
 
@@ -126,13 +127,18 @@ func runController(ctx context.Context, args []string, stderr io.Writer) error {
 // processSettings are what the controller process set up for itself before the glue starts.
 type processSettings struct {
 	goMemLimit int64    // the Go runtime's soft memory limit in force (math.MaxInt64: none)
+	gcPercent  int      // the garbage collection target in force (GOGC)
 	pprof      net.Addr // where pprof is served; nil: off
 }
 
 // startProcess sets the Go runtime's memory limit from the container's (unless GOMEMLIMIT is
-// set) and serves pprof if GLUE_PPROF_ADDR asks for it, until ctx ends.
+// set) and its garbage collection target (unless GOGC is set), and serves pprof if
+// GLUE_PPROF_ADDR asks for it, until ctx ends.
 func startProcess(ctx context.Context) (processSettings, error) {
 	var p processSettings
+	if pct, ok := process.GCPercentToSet(os.Getenv); ok {
+		debug.SetGCPercent(pct)
+	}
 	limit, ok, err := process.MemoryLimit(os.Getenv)
 	if err != nil {
 		return p, err
@@ -140,14 +146,17 @@ func startProcess(ctx context.Context) (processSettings, error) {
 	if ok {
 		debug.SetMemoryLimit(limit)
 	}
-	p.goMemLimit = debug.SetMemoryLimit(-1) // reads it: GOMEMLIMIT's, the one just set, or none
+	// What is in force: GOGC's and GOMEMLIMIT's if set, else what was just set.
+	in := []runtimemetrics.Sample{{Name: "/gc/gogc:percent"}, {Name: "/gc/gomemlimit:bytes"}}
+	runtimemetrics.Read(in)
+	p.gcPercent, p.goMemLimit = int(in[0].Value.Uint64()), int64(in[1].Value.Uint64())
 	p.pprof, err = process.ServePprof(ctx, os.Getenv(process.EnvPprofAddr))
 	return p, err
 }
 
 // attrs are the settings for the "starting" log line.
 func (p processSettings) attrs() slog.Attr {
-	attrs := []any{"goMemLimit", "off"}
+	attrs := []any{"goMemLimit", "off", "gcPercent", p.gcPercent}
 	if p.goMemLimit != math.MaxInt64 {
 		attrs[1] = p.goMemLimit
 	}

@@ -116,22 +116,28 @@ func startingLine(t *testing.T, stderr *syncBuffer) map[string]any {
 	return nil
 }
 
-// TestProcessDefaults: without GLUE_CONTAINER_MEMORY_LIMIT nor GLUE_PPROF_ADDR the controller
-// sets no memory limit and serves no pprof.
+// TestProcessDefaults: without GLUE_CONTAINER_MEMORY_LIMIT, GOGC nor GLUE_PPROF_ADDR the
+// controller sets no memory limit, collects at process.GCPercent and serves no pprof.
 func TestProcessDefaults(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
 	t.Setenv("GOMEMLIMIT", "")
+	t.Setenv("GOGC", "")
 	stderr, stop := startAgainstFailingAPI(t, nil)
 	got := startingLine(t, stderr)
 	assert.NilError(t, stop())
-	assert.DeepEqual(t, got, map[string]any{"goMemLimit": "off"})
+	assert.DeepEqual(t, got, map[string]any{"goMemLimit": "off", "gcPercent": float64(process.GCPercent)})
 	assert.Equal(t, debug.SetMemoryLimit(-1), int64(math.MaxInt64))
+	gc := debug.SetGCPercent(100)
+	assert.Equal(t, gc, process.GCPercent)
 }
 
 // TestProcessSettings: the container's memory limit becomes the Go runtime's (a fraction of it)
 // and GLUE_PPROF_ADDR serves pprof while the controller runs.
 func TestProcessSettings(t *testing.T) {
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
 	t.Setenv("GOMEMLIMIT", "")
+	t.Setenv("GOGC", "80") // set: left to the runtime (which read it at start, hence 100 here)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	assert.NilError(t, err)
 	addr := ln.Addr().String()
@@ -145,7 +151,7 @@ func TestProcessSettings(t *testing.T) {
 	assert.NilError(t, stop())
 	gib := float64(1 << 30)
 	want := int64(gib * process.MemoryLimitFraction)
-	assert.DeepEqual(t, got, map[string]any{"goMemLimit": float64(want), "pprof": addr})
+	assert.DeepEqual(t, got, map[string]any{"goMemLimit": float64(want), "gcPercent": float64(100), "pprof": addr})
 	assert.Equal(t, debug.SetMemoryLimit(-1), want)
 }
 

@@ -39,6 +39,14 @@ func TestMemoryLimit(t *testing.T) {
 	}
 }
 
+func TestGCPercent(t *testing.T) {
+	pct, ok := GCPercentToSet(func(string) string { return "" })
+	assert.Assert(t, ok)
+	assert.Equal(t, pct, 50)
+	_, ok = GCPercentToSet(func(k string) string { return map[string]string{"GOGC": "200"}[k] })
+	assert.Assert(t, !ok, "GOGC set: the runtime's own setting wins")
+}
+
 func TestPprofOffByDefault(t *testing.T) {
 	addr, err := ServePprof(t.Context(), "")
 	assert.NilError(t, err)
