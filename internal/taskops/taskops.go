@@ -471,10 +471,13 @@ func (o *Ops) ResolveQueues(ctx context.Context, names []string, create bool) (i
 	if err != nil {
 		return nil, nil, err
 	}
-	if !pendingKnown && len(found[o.pendingName]) == 1 {
-		o.mu.Lock()
-		o.pendingID = found[o.pendingName][0]
-		o.mu.Unlock()
+	if !pendingKnown {
+		// The same answer tells whether the pending queue exists: it is created now if not.
+		if id, err := resolveFound(ctx, o.Client, o.pendingName, found[o.pendingName], true, []string{clearml.PendingQueueTag}); err == nil {
+			o.mu.Lock()
+			o.pendingID = id
+			o.mu.Unlock()
+		}
 	}
 	ids, errs = map[string]string{}, map[string]error{}
 	for _, name := range names {

@@ -60,3 +60,19 @@ func TestResolveQueues(t *testing.T) {
 	assert.Equal(t, len(errs), 0)
 	assert.Equal(t, ids["absent"], emu.QueueID("absent"), "created")
 }
+
+// A first install: the lookup that resolves the served queues finds no pending queue and it is
+// created at once, hidden, with no second lookup.
+func TestResolveQueuesCreatesAMissingPendingQueue(t *testing.T) {
+	o, emu := newOps(t)
+	ctx := context.Background()
+	_, err := emu.CreateQueue("work")
+	assert.NilError(t, err)
+	_, _, err = o.ResolveQueues(ctx, []string{"work"}, false)
+	assert.NilError(t, err)
+	pending, err := o.PendingQueueID(ctx)
+	assert.NilError(t, err)
+	assert.Equal(t, pending, emu.QueueID("k8s_scheduler"))
+	assert.Equal(t, emu.Calls("queues.get_all"), 1)
+	assert.Equal(t, emu.Calls("queues.create"), 1)
+}
