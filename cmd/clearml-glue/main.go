@@ -126,8 +126,8 @@ func runController(ctx context.Context, args []string, stderr io.Writer) error {
 
 // processSettings are what the controller process set up for itself before the glue starts.
 type processSettings struct {
-	goMemLimit int64    // the Go runtime's soft memory limit in force (math.MaxInt64: none)
-	gcPercent  int      // the garbage collection target in force (GOGC)
+	goMemLimit uint64   // the Go runtime's soft memory limit in force (math.MaxInt64: none)
+	gcPercent  uint64   // the garbage collection target in force (GOGC)
 	pprof      net.Addr // where pprof is served; nil: off
 }
 
@@ -149,7 +149,7 @@ func startProcess(ctx context.Context) (processSettings, error) {
 	// What is in force: GOGC's and GOMEMLIMIT's if set, else what was just set.
 	in := []runtimemetrics.Sample{{Name: "/gc/gogc:percent"}, {Name: "/gc/gomemlimit:bytes"}}
 	runtimemetrics.Read(in)
-	p.gcPercent, p.goMemLimit = int(in[0].Value.Uint64()), int64(in[1].Value.Uint64())
+	p.gcPercent, p.goMemLimit = in[0].Value.Uint64(), in[1].Value.Uint64()
 	p.pprof, err = process.ServePprof(ctx, os.Getenv(process.EnvPprofAddr))
 	return p, err
 }

@@ -9,7 +9,7 @@ package process
 // about 13 % more CPU for the process during the burst; no change while idle.
 const GCPercent = 50
 
-// EnvGOGC, when set, is the Go runtime's own setting; it wins.
+// EnvGOGC is the Go runtime's own setting; when set, it wins.
 const EnvGOGC = "GOGC"
 
 // GCPercentToSet returns GCPercent and true unless GOGC is set (the runtime applied that).
