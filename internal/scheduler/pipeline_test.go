@@ -24,6 +24,7 @@ import (
 type wire struct {
 	delay time.Duration
 	slow  map[string]time.Duration
+	gates map[string]chan struct{} // calls of an endpoint wait until its channel is closed
 	mu    sync.Mutex
 	calls map[string]int
 	now   map[string]int
@@ -46,6 +47,9 @@ func (w *wire) RoundTrip(r *http.Request) (*http.Response, error) {
 		w.now[ep]--
 		w.mu.Unlock()
 	}()
+	if g, ok := w.gates[ep]; ok {
+		<-g
+	}
 	if d, ok := w.slow[ep]; ok {
 		time.Sleep(d)
 	} else {
@@ -132,6 +136,27 @@ func TestPipeline(t *testing.T) {
 		for _, ep := range []string{"tasks.get_all", "tasks.enqueue_many", "events.add_batch"} {
 			assert.Assert(t, w.count(ep) <= 75, "%s: %d calls for 100 launches", ep, w.count(ep))
 		}
+	})
+
+	t.Run("should free the launch slot once the object exists", func(t *testing.T) {
+		w := newWire(0)
+		props := make(chan struct{})
+		w.gates = map[string]chan struct{}{"tasks.edit_hyper_params": props}
+		r := newRigOver(t, w, parallel(1))
+		r.enqueue(3)
+		done := make(chan struct{})
+		go func() { r.cycleAndWait(); close(done) }()
+		// With one slot, every task gets its Job while the first one's ClearML writes still wait.
+		deadline := time.Now().Add(20 * time.Second)
+		for len(r.jobs()) < 3 {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d Jobs: the slot is held until ClearML answers", len(r.jobs()))
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		close(props)
+		<-done
+		assert.Equal(t, len(r.emu.QueueEntries("k8s_scheduler")), 3)
 	})
 
 	t.Run("should push alone a task whose pending queue vanished and recreate it", func(t *testing.T) {

@@ -64,7 +64,8 @@ type Options struct {
 // Scheduler is the polling loop. Create it with New.
 type Scheduler struct {
 	opts     Options
-	sem      chan struct{}
+	sem       chan struct{} // pops and launches up to their object (MaxParallel)
+	finishing chan struct{} // launches past their object, writing to ClearML (finishFactor × MaxParallel)
 	wg       sync.WaitGroup
 	mu       sync.Mutex        // guards the fields below, read by launches and heartbeats
 	resolved *Snapshot         // the snapshot queues were resolved for
@@ -87,7 +88,7 @@ func New(opts Options) *Scheduler {
 	if opts.RecoverSettle == 0 {
 		opts.RecoverSettle = DefaultRecoverSettle
 	}
-	return &Scheduler{opts: opts, sem: make(chan struct{}, opts.MaxParallel)}
+	return &Scheduler{opts: opts, sem: make(chan struct{}, opts.MaxParallel), finishing: make(chan struct{}, finishFactor*opts.MaxParallel)}
 }
 
 // QueueIDs resolves the served queues (creating them when the config says so) and returns their
@@ -280,7 +281,8 @@ func (s *Scheduler) cycle(ctx context.Context) (bool, error) {
 		}
 		pops.Add(1)
 		s.wg.Go(func() {
-			defer func() { <-s.sem }()
+			release := sync.OnceFunc(func() { <-s.sem })
+			defer release()
 			taskID := s.pop(ctx, p)
 			if taskID == "" {
 				mu.Lock()
@@ -296,7 +298,7 @@ func (s *Scheduler) cycle(ctx context.Context) (bool, error) {
 			// A launch finishes even when shutdown starts, so the task ends in a Job or a queue.
 			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.CreateRetry+launchSlack)
 			defer cancel()
-			s.launch(lctx, snap, id, taskID, p.slot, time.Now())
+			s.launch(lctx, snap, id, taskID, p.slot, time.Now(), release)
 		})
 	}
 	pops.Wait()
@@ -388,7 +390,7 @@ func (s *Scheduler) limit(snap *Snapshot, queueID string) string {
 // the task is its (in its namespace, with its agent label and the queue it was pulled from),
 // and only then is the task pushed to the shared pending queue. A template error fails the
 // task; a transient failure puts it back at the front of its queue.
-func (s *Scheduler) launch(ctx context.Context, snap *Snapshot, queueID, taskID string, slot int, pulledAt time.Time) {
+func (s *Scheduler) launch(ctx context.Context, snap *Snapshot, queueID, taskID string, slot int, pulledAt time.Time, release func()) {
 	name := s.queueName(queueID)
 	log := s.opts.Logger.With("task", taskID, "queue", name)
 	task, err := s.opts.Ops.Task(ctx, taskID)
@@ -457,6 +459,12 @@ func (s *Scheduler) launch(ctx context.Context, snap *Snapshot, queueID, taskID 
 	if snap.File.UseOwnerToken && !s.storeOwnerToken(ctx, log, obj, in.OwnerTokenSecret, token, taskID) {
 		return
 	}
+	// The object exists: the ClearML writes that follow no longer hold a launch slot, so the
+	// next pop goes out now and launches run at the pace of the creates. They hold a place of
+	// their own, so a slow server holds launches back rather than piling writes up.
+	s.finishing <- struct{}{}
+	defer func() { <-s.finishing }()
+	release()
 	// The push and the properties do not depend on each other: one round trip, not two.
 	var push sync.WaitGroup
 	push.Go(func() {

@@ -23,3 +23,8 @@ const (
 	// push it to the pending queue, or give it back) once shutdown has started.
 	launchSlack = time.Minute
 )
+
+// finishFactor sizes the stage after the create (pending push, properties) against the launch
+// slots: its writes take about as long as a pop and a read, so a few times as many places keep
+// it from holding the creates back unless ClearML is much slower than Kubernetes.
+const finishFactor = 4
