@@ -57,6 +57,19 @@ func (c *Client) Login(ctx context.Context) error {
 	return c.wait(ctx, f)
 }
 
+// TryLogin makes one login attempt, without retries and within ctx, and keeps the token when it
+// succeeds: for checks that must answer at once and say why a login fails.
+func (c *Client) TryLogin(ctx context.Context) error {
+	token, claims, err := c.login(ctx, true)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.setTokenLocked(token, claims)
+	c.mu.Unlock()
+	return nil
+}
+
 // Claims returns the claims of the current token; ok is false before the first login.
 func (c *Client) Claims() (claims TokenClaims, ok bool) {
 	c.mu.Lock()
@@ -105,7 +118,7 @@ func (c *Client) startLoginLocked(ctx context.Context) *loginFlight {
 	f := &loginFlight{done: make(chan struct{})}
 	c.session.flight = f
 	go func() {
-		token, claims, err := c.login(context.WithoutCancel(ctx))
+		token, claims, err := c.login(context.WithoutCancel(ctx), false)
 		c.mu.Lock()
 		if err == nil {
 			c.setTokenLocked(token, claims)
@@ -127,7 +140,8 @@ func (c *Client) invalidate(token string) {
 	}
 }
 
-func (c *Client) login(ctx context.Context) (string, TokenClaims, error) {
+// login calls auth.login, with the client's retries unless once.
+func (c *Client) login(ctx context.Context, once bool) (string, TokenClaims, error) {
 	var out struct {
 		Token string `json:"token"`
 	}
@@ -138,7 +152,13 @@ func (c *Client) login(ctx context.Context) (string, TokenClaims, error) {
 		authorization = "Bearer " + c.renewWith
 		c.mu.Unlock()
 	}
-	if err := c.send(ctx, "auth.login", authorization, "application/json", []byte("{}"), &out); err != nil {
+	send := c.send
+	if once {
+		send = func(ctx context.Context, endpoint, authorization, contentType string, body []byte, out any) error {
+			return c.roundTrip(ctx, endpoint, authorization, nil, contentType, body, out)
+		}
+	}
+	if err := send(ctx, "auth.login", authorization, "application/json", []byte("{}"), &out); err != nil {
 		c.log.Warn("clearml login failed", "error", err.Error())
 		return "", TokenClaims{}, err
 	}

@@ -577,3 +577,22 @@ func TestTasksEnqueueMany(t *testing.T) {
 	_, err = c.TasksEnqueueMany(ctx, clearml.TasksEnqueueManyRequest{Queue: pending})
 	assertAPIError(t, err, 400, 12)
 }
+
+// TryLogin answers at once: one attempt, no retries of a 503 or a refused connection, and the
+// token is kept when it succeeds.
+func TestTryLoginMakesOneAttempt(t *testing.T) {
+	srv, _ := newEmulator(t)
+	c := newClient(t, srv)
+	srv.InjectFault(emulator.Fault{Endpoint: "auth.login", Status: 503})
+	assertAPIError(t, c.TryLogin(context.Background()), 503, 0)
+	assert.Equal(t, srv.Calls("auth.login"), 1)
+	_, ok := c.Claims()
+	assert.Assert(t, !ok)
+
+	assert.NilError(t, c.TryLogin(context.Background()))
+	_, ok = c.Claims()
+	assert.Assert(t, ok, "the token is kept")
+	_, err := c.QueuesGetAll(context.Background(), clearml.QueuesGetAllRequest{})
+	assert.NilError(t, err)
+	assert.Equal(t, srv.Calls("auth.login"), 2, "no second login for the call")
+}

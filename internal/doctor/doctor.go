@@ -221,7 +221,7 @@ func loginCheck(ctx context.Context, in Inputs, c *clearml.Client) (*clearml.Cli
 			return nil, f
 		}
 	}
-	if err := c.Login(ctx); err != nil {
+	if err := c.TryLogin(ctx); err != nil {
 		var apiErr *clearml.APIError
 		if errors.As(err, &apiErr) && apiErr.HTTPStatus == 401 {
 			f.Detail = "the server refused the access key and secret (" + apiErr.Msg + ")"
