@@ -63,18 +63,18 @@ type Options struct {
 
 // Scheduler is the polling loop. Create it with New.
 type Scheduler struct {
-	opts     Options
+	opts      Options
 	sem       chan struct{} // pops and launches up to their object (MaxParallel)
 	finishing chan struct{} // launches past their object, writing to ClearML (finishFactor × MaxParallel)
-	wg       sync.WaitGroup
-	mu       sync.Mutex        // guards the fields below, read by launches and heartbeats
-	resolved *Snapshot         // the snapshot queues were resolved for
-	ids      map[string]string // queue name -> id, for the served queues
-	names    map[string]string // id -> name
-	missing  map[string]bool   // served queues not found on the server
-	pops     atomic.Int64      // numbers the admission places of pops in flight
-	lookups  lookupCache       // project names and task owners the templates read
-	note     identityNote      // what task pods act as, last said (ownertoken.go)
+	wg        sync.WaitGroup
+	mu        sync.Mutex        // guards the fields below, read by launches and heartbeats
+	resolved  *Snapshot         // the snapshot queues were resolved for
+	ids       map[string]string // queue name -> id, for the served queues
+	names     map[string]string // id -> name
+	missing   map[string]bool   // served queues not found on the server
+	pops      atomic.Int64      // numbers the admission places of pops in flight
+	lookups   lookupCache       // project names and task owners the templates read
+	note      identityNote      // what task pods act as, last said (ownertoken.go)
 }
 
 // New returns a Scheduler.
