@@ -391,46 +391,16 @@ func BenchmarkDrain(b *testing.B) {
 // measured in this process after GC, as the difference with the glue running and before it
 // started (median of BENCH_HEAP_REPS restarts per size).
 func BenchmarkHeap(b *testing.B) {
-	sizes := []int{1000, 5000, 10000}
-	if s := os.Getenv("BENCH_HEAP_SIZES"); s != "" {
-		sizes = nil
-		for _, f := range strings.Split(s, ",") {
-			n, _ := strconv.Atoi(f)
-			sizes = append(sizes, n)
-		}
+	sizes := envSizes(b, "BENCH_HEAP_SIZES", []int{1000, 5000, 10000})
+	if len(sizes) == 0 {
+		return
 	}
 	reps := envInt("BENCH_HEAP_REPS", 3)
 	w := newWorld(b, "agentk8sglue:\n  queues: {heap: {}}\n", "heap")
-	extra := (sizes[len(sizes)-1]+999)/1000 + 1
-	must(b, localcluster.Shared(b).AddNodes(context.Background(), "heap", extra, 0))
-	var nodes []string
-	for i := range extra {
-		nodes = append(nodes, fmt.Sprintf("heap-%d", i))
-	}
+	nodes := addHeldNodes(b, "heap", sizes[len(sizes)-1])
 	have := 0
 	for _, size := range sizes {
-		ids := make([]string, 0, size-have)
-		for i := have; i < size; i++ {
-			id := w.emu.CreateTask(newSpec(i))
-			must(b, w.emu.SetTaskStatus(id, "in_progress"))
-			ids = append(ids, id)
-		}
-		jobs := w.buildJobs(ids, func(int) string { return "heap" }, w.ns)
-		d := createHeldJobs(b, w.cs, jobs, nodes, 16)
-		jobs = nil //nolint:ineffassign // frees the built Jobs before the heap is measured
-		start := time.Now()
-		for {
-			n, err := countRunning(w.cs, w.ns)
-			if err == nil && n >= size {
-				break
-			}
-			if time.Since(start) > 4*time.Minute {
-				b.Logf("only %d of %d pods running after 4m; measuring anyway", n, size)
-				break
-			}
-			time.Sleep(2 * time.Second)
-		}
-		b.Logf("%d Jobs: created %d in %s, all pods running %s later", size, size-have, d.Round(time.Millisecond), time.Since(start).Round(time.Second))
+		w.addHeldTasks(have, size, "heap", nodes) // the built Jobs are garbage once it returns
 		have = size
 		var heaps, syncs []float64
 		for range reps {
@@ -446,11 +416,7 @@ func BenchmarkHeap(b *testing.B) {
 				size, float64(base)/(1<<20), float64(with)/(1<<20), mb, float64(after)/(1<<20), sync.Round(time.Millisecond), g.kube.snapshot(false))
 			heaps, syncs = append(heaps, mb), append(syncs, sync.Seconds())
 		}
-		label := fmt.Sprintf("%dk", size/1000)
-		if size%1000 != 0 {
-			label = strconv.Itoa(size)
-		}
-		b.ReportMetric(median(heaps), "heap_mb_"+label+"_jobs")
-		b.ReportMetric(median(syncs), "full_sync_s_"+label+"_jobs")
+		b.ReportMetric(median(heaps), "heap_mb_"+sizeLabel(size)+"_jobs")
+		b.ReportMetric(median(syncs), "full_sync_s_"+sizeLabel(size)+"_jobs")
 	}
 }

@@ -49,11 +49,7 @@ func BenchmarkRSS(b *testing.B) {
 	}
 	b.Run("jobs", func(b *testing.B) {
 		w := newWorld(b, "agentk8sglue:\n  queues: {rss: {}}\n", "rss")
-		nodes := make([]string, (sizes[len(sizes)-1]+999)/1000+1)
-		for i := range nodes {
-			nodes[i] = fmt.Sprintf("rss-%d", i)
-		}
-		must(b, localcluster.Shared(b).AddNodes(context.Background(), "rss", len(nodes), 0))
+		nodes := addHeldNodes(b, "rss", sizes[len(sizes)-1])
 		have := 0
 		for _, size := range sizes {
 			w.addHeldTasks(have, size, "rss", nodes)
@@ -104,6 +100,18 @@ func measureRSS(b *testing.B, w *world, label string, reps int, wait time.Durati
 	b.ReportMetric(median(peak), "rss_peak_mb_"+label)
 	b.ReportMetric(median(heap), "heap_mb_process_"+label)
 	b.ReportMetric(median(syncs), "process_start_to_serving_s_"+label)
+}
+
+// addHeldNodes adds kwok nodes named <prefix>-<n> to the shared cluster, enough for largest held
+// pods (at most 1,000 a node, plus one), and returns their names.
+func addHeldNodes(tb testing.TB, prefix string, largest int) []string {
+	tb.Helper()
+	nodes := make([]string, (largest+999)/1000+1)
+	for i := range nodes {
+		nodes[i] = fmt.Sprintf("%s-%d", prefix, i)
+	}
+	must(tb, localcluster.Shared(tb).AddNodes(context.Background(), prefix, len(nodes), 0))
+	return nodes
 }
 
 // addHeldTasks grows w's namespace from have to size tasks in_progress, each with its Job and a
