@@ -80,6 +80,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	restConfig := rest.CopyConfig(o.RESTConfig)
 	restConfig.QPS, restConfig.Burst = s.KubeClientRate()
+	restConfig.ContentType = "application/vnd.kubernetes.protobuf"
+	restConfig.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+	restConfig.DisableCompression = true
 	cs, err := kubernetes.NewForConfig(restConfig)
 	if err != nil {
 		return fmt.Errorf("kubernetes client: %w", err)
@@ -285,7 +288,7 @@ func (g *glue) lead(ctx context.Context) error {
 	sched := scheduler.New(scheduler.Options{
 		Client: g.client, Ops: ops, Clientset: g.cs, Tracker: mon.Tracker(), Owns: mon.Watching,
 		Foreign: scheduler.PythonGlueObjects(g.cs, func() []string { return current().File.PythonGlueNamespaces }), Config: current, Wake: g.watch.wake,
-		MaxParallel: s.MaxParallelLaunches, Recorder: g.recorder, Logger: g.log,
+		MaxParallel: s.MaxParallelLaunches, Logger: g.log,
 		Unresolved: g.watch.reportUnresolved,
 	})
 	// One lookup resolves the served queues and the pending queue together.

@@ -193,7 +193,8 @@ func (e *env) startGlue(pod string) (stop func()) {
 
 func (e *env) startGlueWith(pod string, cfg *rest.Config) (stop func()) {
 	e.t.Helper()
-	logger := slog.New(slog.NewTextHandler(io.MultiWriter(testWriter{e.t, pod}, e.logs), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	// Every line names its replica (e2e_pod), so tests can tell who did what (launchers).
+	logger := slog.New(slog.NewTextHandler(io.MultiWriter(testWriter{e.t, pod}, e.logs), &slog.HandlerOptions{Level: slog.LevelDebug})).With("e2e_pod", pod)
 	g := testenv.StartGlue(cfg, e.settings(pod), logger, func(err error) {
 		if err != nil {
 			e.glueErrs <- fmt.Errorf("glue %s: %w", pod, err)

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -9,14 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"gotest.tools/v3/assert"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -295,22 +293,22 @@ agentk8sglue:
 	}
 }
 
-// launchers counts the Launched Events by the glue replica that recorded them.
+// launchers counts the "launched" log lines of each in-process glue replica (e2e_pod).
 func (e *env) launchers() map[string]int {
 	e.t.Helper()
 	var out map[string]int
-	// Events are written asynchronously by the recorder.
-	e.waitFor(10*time.Second, "launch events", func() bool {
-		events, err := e.cs.CoreV1().Events(e.ns).List(context.Background(), metav1.ListOptions{FieldSelector: "reason=Launched"})
-		if err != nil {
-			return false
-		}
+	e.waitFor(10*time.Second, "launch log lines", func() bool {
 		out = map[string]int{}
 		n := 0
-		for _, ev := range events.Items {
-			if ev.Type == corev1.EventTypeNormal {
-				out[ev.Source.Host] += int(ev.Count)
-				n += int(ev.Count)
+		for _, line := range strings.Split(e.logs.all(), "\n") {
+			if !strings.Contains(line, " msg=launched ") {
+				continue
+			}
+			for _, f := range strings.Fields(line) {
+				if pod, ok := strings.CutPrefix(f, "e2e_pod="); ok {
+					out[pod]++
+					n++
+				}
 			}
 		}
 		return n == len(e.jobsEverLaunched())

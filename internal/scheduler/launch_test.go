@@ -20,7 +20,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
-	"k8s.io/client-go/tools/record"
 
 	"github.com/clearml-glue/clearml-glue/internal/admission"
 	"github.com/clearml-glue/clearml-glue/internal/clearml"
@@ -32,12 +31,11 @@ import (
 
 // rig is a scheduler on the fake clientset and the in-process emulator, serving queue "work".
 type rig struct {
-	t      *testing.T
-	emu    *emulator.Server
-	cs     *fake.Clientset
-	sched  *Scheduler
-	snap   *Snapshot
-	events *record.FakeRecorder
+	t     *testing.T
+	emu   *emulator.Server
+	cs    *fake.Clientset
+	sched *Scheduler
+	snap  *Snapshot
 }
 
 func newRig(t *testing.T, mod func(*config.File, *Options)) *rig {
@@ -68,9 +66,7 @@ func newRigOver(t *testing.T, transport http.RoundTripper, mod func(*config.File
 	assert.NilError(t, err)
 	snap := &Snapshot{File: &f, Builder: b}
 	opts.Config = func() *Snapshot { return snap }
-	events := record.NewFakeRecorder(100)
-	opts.Recorder = events
-	return &rig{t: t, emu: emu, cs: cs, sched: New(opts), snap: snap, events: events}
+	return &rig{t: t, emu: emu, cs: cs, sched: New(opts), snap: snap}
 }
 
 // pull enqueues a task in "work" and runs one scheduling cycle, waiting for its launch.

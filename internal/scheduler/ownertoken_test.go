@@ -18,7 +18,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
-	"k8s.io/client-go/tools/record"
 
 	"github.com/clearml-glue/clearml-glue/internal/admission"
 	"github.com/clearml-glue/clearml-glue/internal/clearml"
@@ -78,11 +77,10 @@ func newOwnerRig(t *testing.T, role string) *ownerRig {
 	b, err := podtemplate.NewBuilder(&f)
 	assert.NilError(t, err)
 	snap := &Snapshot{File: &f, Builder: b}
-	events := record.NewFakeRecorder(100)
 	opts := Options{Client: client, Clientset: cs, Tracker: admission.NewTracker(), Logger: log,
 		Ops: taskops.New(client, "glue", f.PendingQueue, log), CreateRetry: 500 * time.Millisecond, RecoverSettle: 50 * time.Millisecond,
-		Config: func() *Snapshot { return snap }, Recorder: events}
-	return &ownerRig{rig: &rig{t: t, emu: emu, cs: cs, sched: New(opts), snap: snap, events: events}, logs: logs}
+		Config: func() *Snapshot { return snap }}
+	return &ownerRig{rig: &rig{t: t, emu: emu, cs: cs, sched: New(opts), snap: snap}, logs: logs}
 }
 
 // pullAs enqueues a task owned by owner and runs one cycle.
@@ -100,18 +98,6 @@ func (r *ownerRig) secrets() []corev1.Secret {
 	l, err := r.cs.CoreV1().Secrets("ml").List(context.Background(), metav1.ListOptions{})
 	assert.NilError(r.t, err)
 	return l.Items
-}
-
-func (r *ownerRig) eventText() string {
-	var all []string
-	for {
-		select {
-		case e := <-r.events.Events:
-			all = append(all, e)
-		default:
-			return strings.Join(all, "\n")
-		}
-	}
 }
 
 func TestOwnerToken(t *testing.T) {
@@ -153,7 +139,7 @@ func TestOwnerToken(t *testing.T) {
 		data, err := json.Marshal(job)
 		assert.NilError(t, err)
 		for where, text := range map[string]string{"the Job": string(data), "the glue's log": r.logs.String(),
-			"Events": r.eventText(), "the task log": strings.Join(r.emu.TaskLog(id), "\n")} {
+			"the task log": strings.Join(r.emu.TaskLog(id), "\n")} {
 			assert.Assert(t, !strings.Contains(text, token), "the token is in %s", where)
 		}
 		assert.Equal(t, r.task(id).Status, clearml.StatusQueued)

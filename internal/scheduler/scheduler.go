@@ -17,7 +17,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/record"
 
 	"github.com/clearml-glue/clearml-glue/internal/admission"
 	"github.com/clearml-glue/clearml-glue/internal/clearml"
@@ -54,7 +53,6 @@ type Options struct {
 	// RecoverSettle is how long Recover waits before it trusts that a popped task is a stray
 	// (DefaultRecoverSettle).
 	RecoverSettle time.Duration
-	Recorder      record.EventRecorder
 	Logger        *slog.Logger
 	// Unresolved is told once when a served queue is found missing (err) and once when it is
 	// found again (nil).
@@ -481,9 +479,10 @@ func (s *Scheduler) launch(ctx context.Context, snap *Snapshot, queueID, taskID 
 	s.recordImage(ctx, task, obj, log)
 	metrics.TasksLaunched.WithLabelValues(name).Inc()
 	metrics.LaunchSeconds.Observe(time.Since(pulledAt).Seconds())
-	// The Event and the task log line are sent off the launch path (the recorder's queue, one
-	// events.add_batch for the lines of many launches).
-	s.event(obj, corev1.EventTypeNormal, "Launched", fmt.Sprintf("task %s from queue %s", taskID, name))
+	// The task log line is sent off the launch path (one events.add_batch for the lines of many
+	// launches). No Kubernetes Event: a Normal Event per launch cost the controller 7 % of its CPU
+	// in a burst and the API server one create more per Job (see docs/benchmarks.md); the Job's
+	// own controller records SuccessfulCreate, and Warning Events stay.
 	s.opts.Ops.LogLater(taskID, "info", fmt.Sprintf(clearml.PulledLogFormat+"; %s %s created",
 		taskID, name, s.opts.Ops.WorkerID, kindOf(obj), obj.GetName()))
 	log.Info("launched", "object", obj.GetName())
@@ -606,12 +605,6 @@ func (s *Scheduler) failLaunch(ctx context.Context, taskID, reason string) {
 	defer s.opts.Tracker.Release(taskID)
 	if err := s.opts.Ops.Fail(ctx, taskID, reason, "K8S glue could not launch the task: "+reason); err != nil {
 		s.opts.Logger.Error("could not fail task", "task", taskID, "err", err)
-	}
-}
-
-func (s *Scheduler) event(obj podtemplate.Object, kind, reason, msg string) {
-	if s.opts.Recorder != nil {
-		s.opts.Recorder.Event(obj, kind, reason, msg)
 	}
 }
 

@@ -81,9 +81,10 @@ type Server struct {
 	outageUntil   time.Time
 	outageStatus  int
 	tokenLifetime time.Duration
-	sessions      map[string]bool   // issued session id -> revoked
-	keys          map[string]apiKey // access key -> secret and user
-	companies     map[string]string // company id -> name
+	sessions      map[string]bool        // issued session id -> revoked
+	verified      map[string]tokenClaims // tokens whose signature and payload were checked
+	keys          map[string]apiKey      // access key -> secret and user
+	companies     map[string]string      // company id -> name
 }
 
 // identity is who a call acts as (the JWT identity claim).
@@ -167,6 +168,7 @@ func New(opts Options) *Server {
 		calls:         map[string]int{},
 		tokenLifetime: opts.TokenLifetime,
 		sessions:      map[string]bool{},
+		verified:      map[string]tokenClaims{},
 		keys:          map[string]apiKey{opts.AccessKey: {secret: opts.SecretKey, user: user.ID}},
 		companies:     map[string]string{opts.CompanyID: opts.CompanyName},
 	}
