@@ -7,13 +7,12 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/clearml-glue/clearml-glue/internal/clearml"
 	"github.com/clearml-glue/clearml-glue/internal/clearml/emulator"
 	"github.com/clearml-glue/clearml-glue/internal/clearml/podagent"
 	"github.com/clearml-glue/clearml-glue/internal/localcluster"
@@ -83,9 +82,17 @@ func limitRun(b *testing.B, r burst) float64 {
 	limitNS := newNamespace(b, r.w.cs, "limit")
 	jobs := r.w.buildJobs(r.ids, func(i int) string { return burstQueues[i%len(burstQueues)] }, limitNS)
 	drain(b, r.w.cs, r.w.ns)
+	settle()
 	d := createJobs(b, r.w.cs, jobs, r.glue.settings.MaxParallelLaunches)
 	drain(b, r.w.cs, limitNS)
+	settle()
 	return float64(len(jobs)) / d.Seconds()
+}
+
+// settle waits BENCH_SETTLE_SECONDS (3) after a drain: the deletions' after-work (garbage
+// collection, Events, etcd) otherwise runs into the next measured burst, whichever it is.
+func settle() {
+	time.Sleep(time.Duration(envInt("BENCH_SETTLE_SECONDS", 3)) * time.Second)
 }
 
 // BenchmarkThroughput: BENCH_TASKS (2,000) tasks pre-enqueued over 4 queues until every launch
@@ -286,11 +293,11 @@ options:
 // fail every task: its pod ended before an agent took it from the pending queue). Finished Jobs
 // go by their ttlSecondsAfterFinished (the chart's completedPodDeletionDelayMinutes 0: at
 // once). Time runs from the first pull to the moment every task was pulled and no Job is left.
-// The heap is sampled every second: the figure is the peak of the live heap (as of the last
-// GC, runtime/metrics) minus the same before the glue started (after a GC, with the tasks in the
-// emulator), comparable to BenchmarkHeap's. It is an upper bound of the glue's: the emulator's
-// growth, the recorders and the agent simulator's pod cache share the process (the growth left
-// after the glue stopped is logged). Runs on a cluster of its own (drainControllerArgs).
+// The glue runs as its own process (cmd/clearml-glue, as BenchmarkRSS runs it), so its memory
+// is its own, apart from the emulator's and the simulator's: its heap in use
+// (go_memstats_heap_inuse_bytes of its /metrics) is sampled every second, and its peak RSS
+// (VmHWM) read at the end; comparable to heap_mb_process_10k_jobs and rss_peak_mb_10k_jobs.
+// Runs on a cluster of its own (drainControllerArgs).
 func BenchmarkDrain(b *testing.B) {
 	n, maxPods := envInt("BENCH_DRAIN_TASKS", 10000), envInt("BENCH_DRAIN_MAX_PODS", 10000)
 	kwokConfig := filepath.Join(b.TempDir(), "kwok.yaml")
@@ -307,30 +314,11 @@ func BenchmarkDrain(b *testing.B) {
 	podagent.Simulate(agents, w.cs, w.ns, w.user)
 	w.newTasks(n, queues)
 
-	base := heapInUse()
-	baseLive := liveHeap()
-	var peakLive, peakInUse atomic.Uint64
-	sampling, stopSampling := context.WithCancel(context.Background())
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		tick := time.NewTicker(time.Second)
-		defer tick.Stop()
-		for {
-			var ms runtime.MemStats
-			runtime.ReadMemStats(&ms)
-			peakInUse.Store(max(peakInUse.Load(), ms.HeapInuse))
-			peakLive.Store(max(peakLive.Load(), liveHeap()))
-			select {
-			case <-sampling.Done():
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	g := w.startGlue("glue-0")
-	deadline := time.Now().Add(time.Hour)
+	p := w.startProcess("glue-0", processOptions{})
+	p.waitServing(b, 5*time.Minute)
+	deadline := time.Now().Add(2 * time.Hour)
 	peakJobs := 0
+	var peakHeap float64
 	// The phases: every task pulled (the glue's part), every task completed by its agent, every
 	// Job gone (the cluster's cleanup).
 	var allPulled, allCompleted, end time.Time
@@ -339,6 +327,7 @@ func BenchmarkDrain(b *testing.B) {
 		_, calls := w.api.sinceFirstPull()
 		jobs, err := countJobs(w.cs, w.ns)
 		peakJobs = max(peakJobs, jobs)
+		peakHeap = max(peakHeap, p.metric(b, "go_memstats_heap_inuse_bytes")/(1<<20))
 		if allPulled.IsZero() && pulled == n {
 			allPulled = now
 		}
@@ -349,39 +338,36 @@ func BenchmarkDrain(b *testing.B) {
 		case err == nil && pulled == n && jobs == 0:
 			end = now
 		case now.After(deadline):
-			b.Fatalf("after 1h: %d of %d tasks pulled, %d completed, %d Jobs left", pulled, n, calls["tasks.completed"], jobs)
+			b.Fatalf("after 2h: %d of %d tasks pulled, %d completed, %d Jobs left", pulled, n, calls["tasks.completed"], jobs)
 		}
 		select {
-		case err := <-g.errc:
-			b.Fatal(err)
-		case <-time.After(500 * time.Millisecond):
+		case <-p.exited:
+			b.Fatalf("the glue exited: %v", p.exitErr)
+		case <-time.After(time.Second):
 		}
 	}
-	stopSampling()
-	<-sampled
 	first, calls := w.api.sinceFirstPull()
-	g.stop()
+	mem := p.memory(b)
+	p.stop()
 	stopAgents()
-	after := heapInUse()
 	statuses := map[string]int{}
 	for _, t := range w.emu.Tasks() {
 		statuses[t.Status]++
 	}
-	mib := func(v uint64) float64 { return (float64(v) - float64(baseLive)) / (1 << 20) }
 	d := end.Sub(first)
 	b.Logf("drain of %d tasks, maxPods %d: %s from the first pull to the last Job gone (%.1f tasks/s; start-up to first pull %s); all pulled after %s, all completed after %s; at most %d Jobs at once; tasks by status %v",
-		n, maxPods, d.Round(time.Second), float64(n)/d.Seconds(), first.Sub(g.started).Round(time.Millisecond),
+		n, maxPods, d.Round(time.Second), float64(n)/d.Seconds(), first.Sub(p.started).Round(time.Millisecond),
 		allPulled.Sub(first).Round(time.Second), allCompleted.Sub(first).Round(time.Second), peakJobs, statuses)
-	b.Logf("heap: live before %.1f MiB, peak live +%.1f MiB, peak in use (garbage included) +%.1f MiB; after the glue stopped +%.1f MiB (the emulator's and the recorders' growth); ClearML calls %.2f per task %v; Kubernetes requests %v",
-		float64(baseLive)/(1<<20), mib(peakLive.Load()), (float64(peakInUse.Load())-float64(base))/(1<<20), (float64(after)-float64(base))/(1<<20),
-		float64(sum(calls))/float64(n), calls, g.kube.snapshot(false))
-	label := fmt.Sprintf("%dk", n/1000)
-	if n%1000 != 0 {
-		label = strconv.Itoa(n)
+	b.Logf("glue process: peak heap in use %.1f MiB; at the end %s; ClearML calls %.2f per task %v",
+		peakHeap, mem, float64(sum(calls))/float64(n), calls)
+	if statuses[clearml.StatusCompleted] != n {
+		b.Fatalf("%d of %d tasks completed", statuses[clearml.StatusCompleted], n)
 	}
+	label := sizeLabel(n)
 	b.ReportMetric(d.Seconds(), "drain_"+label+"_tasks_s")
 	b.ReportMetric(allCompleted.Sub(first).Seconds(), "drain_"+label+"_completed_s")
-	b.ReportMetric(mib(peakLive.Load()), "drain_"+label+"_peak_heap_mb")
+	b.ReportMetric(peakHeap, "drain_"+label+"_peak_heap_mb")
+	b.ReportMetric(mem.Peak, "drain_"+label+"_peak_rss_mb")
 }
 
 // BenchmarkHeap: the controller's heap in use with 1,000, 5,000 and 10,000 of its Jobs (held

@@ -15,7 +15,6 @@ import (
 	"os"
 	"path"
 	"runtime"
-	"runtime/metrics"
 	"slices"
 	"sort"
 	"strings"
@@ -231,7 +230,13 @@ type apiRecorder struct {
 	// beforePull are the counts just before the first get_next_task that returned a task (that
 	// call excluded), so calls - beforePull are the calls of a burst.
 	beforePull map[string]int
+	// lastWrite is when the last answer to a launch's own write (launchWrites) was written.
+	lastWrite time.Time
 }
+
+// launchWrites are the calls that complete a launch after its create: the pending push and the
+// k8s-queue property.
+var launchWrites = map[string]bool{"tasks.enqueue": true, "tasks.enqueue_many": true, "tasks.edit_hyper_params": true}
 
 func (a *apiRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	name := path.Base(r.URL.Path)
@@ -240,6 +245,12 @@ func (a *apiRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.mu.Unlock()
 	if name != "queues.get_next_task" {
 		a.next.ServeHTTP(w, r)
+		if launchWrites[name] {
+			now := time.Now()
+			a.mu.Lock()
+			a.lastWrite = now
+			a.mu.Unlock()
+		}
 		return
 	}
 	bw := &bodyCopy{ResponseWriter: w}
@@ -454,8 +465,9 @@ func (w *world) newTasks(n int, queues []string) []string {
 
 // waitLaunched waits until the launch of every task in ids is complete: its Job was created
 // (the glue's create returned), the task waits in the pending queue and its k8s-queue property
-// is written. It polls the emulator, so ClearML writes the glue makes after the create,
-// asynchronously or batched, are waited for; it returns when the last launch was seen complete.
+// is written. It polls the emulator every 100 ms (each poll reads the emulator under its lock,
+// so polling faster would slow the glue it measures) and returns when the launches completed:
+// the later of the last create and the last answer to a launch write (apiRecorder.lastWrite).
 func (w *world) waitLaunched(tb testing.TB, g *glueProc, ids []string, timeout time.Duration) time.Time {
 	tb.Helper()
 	left := make(map[string]bool, len(ids))
@@ -478,7 +490,13 @@ func (w *world) waitLaunched(tb testing.TB, g *glueProc, ids []string, timeout t
 		}
 		now := time.Now()
 		if len(left) == 0 {
-			return now
+			_, lastCreate := g.kube.createdCount()
+			w.api.mu.Lock()
+			defer w.api.mu.Unlock()
+			if w.api.lastWrite.After(lastCreate) {
+				return w.api.lastWrite
+			}
+			return lastCreate
 		}
 		select {
 		case err := <-g.errc:
@@ -489,7 +507,7 @@ func (w *world) waitLaunched(tb testing.TB, g *glueProc, ids []string, timeout t
 			jobs, _ := g.kube.createdCount()
 			tb.Fatalf("%d of %d launches incomplete after %s (%d Jobs created)", len(left), len(ids), timeout, jobs)
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
@@ -621,13 +639,6 @@ func countJobs(cs kubernetes.Interface, ns string) (int, error) {
 		n += int(*l.RemainingItemCount)
 	}
 	return n, nil
-}
-
-// liveHeap is the heap the last GC found live (runtime/metrics), read without forcing a GC.
-func liveHeap() uint64 {
-	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
-	metrics.Read(s)
-	return s[0].Value.Uint64()
 }
 
 // heapInUse returns the process heap in use after two collections.
