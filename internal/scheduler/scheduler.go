@@ -521,20 +521,9 @@ func (s *Scheduler) create(ctx context.Context, obj podtemplate.Object) error {
 var errEarlierRun = errors.New("an earlier run's object of the task is still there")
 
 func (s *Scheduler) createOnce(ctx context.Context, obj podtemplate.Object) error {
-	var err error
-	switch o := obj.(type) {
-	case *batchv1.Job:
-		var created *batchv1.Job
-		if created, err = s.opts.Clientset.BatchV1().Jobs(o.Namespace).Create(ctx, o, metav1.CreateOptions{}); err == nil {
-			o.UID = created.UID // an owner token Secret's ownerReference names it
-		}
-	case *corev1.Pod:
-		var created *corev1.Pod
-		if created, err = s.opts.Clientset.CoreV1().Pods(o.Namespace).Create(ctx, o, metav1.CreateOptions{}); err == nil {
-			o.UID = created.UID
-		}
-	default:
-		err = fmt.Errorf("unexpected object %T", obj)
+	uid, err := createObject(ctx, s.opts.Clientset, obj)
+	if err == nil {
+		obj.SetUID(uid) // an owner token Secret's ownerReference names it
 	}
 	return err
 }
