@@ -121,7 +121,8 @@ func runController(ctx context.Context, args []string, stderr io.Writer) error {
 	logger := newLogger(stderr, level)
 	metrics.SetBuildInfo(version)
 	logger.Info("starting", "version", version, "namespace", settings.Namespace, "configmap", settings.ConfigMap, proc.attrs())
-	return controller.Run(ctx, controller.Options{Settings: settings, RESTConfig: restConfig, Logger: logger, ServeHTTP: true})
+	return controller.Run(ctx, controller.Options{Settings: settings, RESTConfig: restConfig, Logger: logger, ServeHTTP: true,
+		Started: proc.started(logger)})
 }
 
 // processSettings are what the controller process set up for itself before the glue starts.
@@ -129,6 +130,7 @@ type processSettings struct {
 	goMemLimit uint64   // the Go runtime's soft memory limit in force (math.MaxInt64: none)
 	gcPercent  uint64   // the garbage collection target in force (GOGC)
 	pprof      net.Addr // where pprof is served; nil: off
+	release    bool     // release the start-up pages once started (GLUE_RELEASE_STARTUP_PAGES)
 }
 
 // startProcess sets the Go runtime's memory limit from the container's (unless GOMEMLIMIT is
@@ -150,13 +152,32 @@ func startProcess(ctx context.Context) (processSettings, error) {
 	in := []runtimemetrics.Sample{{Name: "/gc/gogc:percent"}, {Name: "/gc/gomemlimit:bytes"}}
 	runtimemetrics.Read(in)
 	p.gcPercent, p.goMemLimit = in[0].Value.Uint64(), in[1].Value.Uint64()
+	if p.release, err = process.ReleaseStartupPagesEnabled(os.Getenv); err != nil {
+		return p, err
+	}
 	p.pprof, err = process.ServePprof(ctx, os.Getenv(process.EnvPprofAddr))
 	return p, err
 }
 
+// started is what the process does once the glue has started (controller.Options.Started):
+// release the pages only starting needed, and say what that gave.
+func (p processSettings) started(log *slog.Logger) func() {
+	return func() {
+		if !p.release {
+			return
+		}
+		r, err := process.ReleaseStartupPages()
+		if err != nil {
+			log.Info("start-up pages kept", "err", err)
+			return
+		}
+		log.Info("start-up pages released", "rssBeforeMiB", r.RSSBefore>>20, "rssAfterMiB", r.RSSAfter>>20)
+	}
+}
+
 // attrs are the settings for the "starting" log line.
 func (p processSettings) attrs() slog.Attr {
-	attrs := []any{"goMemLimit", "off", "gcPercent", p.gcPercent}
+	attrs := []any{"goMemLimit", "off", "gcPercent", p.gcPercent, "releaseStartupPages", p.release}
 	if p.goMemLimit != math.MaxInt64 {
 		attrs[1] = p.goMemLimit
 	}

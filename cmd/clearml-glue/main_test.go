@@ -117,7 +117,8 @@ func startingLine(t *testing.T, stderr *syncBuffer) map[string]any {
 }
 
 // TestProcessDefaults: without GLUE_CONTAINER_MEMORY_LIMIT, GOGC nor GLUE_PPROF_ADDR the
-// controller sets no memory limit, collects at process.GCPercent and serves no pprof.
+// controller sets no memory limit, collects at process.GCPercent, serves no pprof and releases
+// its start-up pages once started.
 func TestProcessDefaults(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
 	t.Setenv("GOMEMLIMIT", "")
@@ -125,14 +126,15 @@ func TestProcessDefaults(t *testing.T) {
 	stderr, stop := startAgainstFailingAPI(t, nil)
 	got := startingLine(t, stderr)
 	assert.NilError(t, stop())
-	assert.DeepEqual(t, got, map[string]any{"goMemLimit": "off", "gcPercent": float64(process.GCPercent)})
+	assert.DeepEqual(t, got, map[string]any{"goMemLimit": "off", "gcPercent": float64(process.GCPercent), "releaseStartupPages": true})
 	assert.Equal(t, debug.SetMemoryLimit(-1), int64(math.MaxInt64))
 	gc := debug.SetGCPercent(100)
 	assert.Equal(t, gc, process.GCPercent)
 }
 
-// TestProcessSettings: the container's memory limit becomes the Go runtime's (a fraction of it)
-// and GLUE_PPROF_ADDR serves pprof while the controller runs.
+// TestProcessSettings: the container's memory limit becomes the Go runtime's (a fraction of it),
+// GLUE_PPROF_ADDR serves pprof while the controller runs, GLUE_RELEASE_STARTUP_PAGES=false
+// keeps the start-up pages.
 func TestProcessSettings(t *testing.T) {
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
@@ -142,7 +144,8 @@ func TestProcessSettings(t *testing.T) {
 	assert.NilError(t, err)
 	addr := ln.Addr().String()
 	assert.NilError(t, ln.Close())
-	stderr, stop := startAgainstFailingAPI(t, map[string]string{"GLUE_CONTAINER_MEMORY_LIMIT": "1073741824", "GLUE_PPROF_ADDR": addr})
+	stderr, stop := startAgainstFailingAPI(t, map[string]string{"GLUE_CONTAINER_MEMORY_LIMIT": "1073741824", "GLUE_PPROF_ADDR": addr,
+		"GLUE_RELEASE_STARTUP_PAGES": "false"})
 	got := startingLine(t, stderr)
 	resp, err := http.Get("http://" + addr + "/debug/pprof/goroutine?debug=1")
 	assert.NilError(t, err)
@@ -151,7 +154,7 @@ func TestProcessSettings(t *testing.T) {
 	assert.NilError(t, stop())
 	gib := float64(1 << 30)
 	want := int64(gib * process.MemoryLimitFraction)
-	assert.DeepEqual(t, got, map[string]any{"goMemLimit": float64(want), "gcPercent": float64(100), "pprof": addr})
+	assert.DeepEqual(t, got, map[string]any{"goMemLimit": float64(want), "gcPercent": float64(100), "pprof": addr, "releaseStartupPages": false})
 	assert.Equal(t, debug.SetMemoryLimit(-1), want)
 }
 

@@ -64,7 +64,7 @@ func runStandalone(ctx context.Context, flags *standalone.Flags, restConfig *res
 	logger.Info("starting without the chart", "version", version, "namespace", first.Namespace, "config", loader.Name(),
 		"clearml", server.APIHost, "clearmlConf", server.ConfigFile, "found", server.Sources, "leaderElection", settings.LeaderElection, proc.attrs())
 	return controller.Run(ctx, controller.Options{
-		Settings: settings, RESTConfig: restConfig, Logger: logger, ServeHTTP: true,
+		Settings: settings, RESTConfig: restConfig, Logger: logger, ServeHTTP: true, Started: proc.started(logger),
 		File: &controller.FileSource{Name: loader.Name(), Paths: loader.Paths(), Load: loader.Load},
 	})
 }

@@ -59,6 +59,9 @@ type Options struct {
 	// Probes, when set, is flipped ready once the glue serves; Run serves it only if ServeHTTP.
 	Probes    *metrics.Probes
 	ServeHTTP bool
+	// Started, when set, is called once the glue has started: it serves, or it stands by as a
+	// ready follower (the process releases its start-up pages then).
+	Started func()
 	// MonitorWorkers is the number of monitor workers (default 4).
 	MonitorWorkers int
 	// File, when set, is where the glue config comes from (a glue run outside the chart);
@@ -78,6 +81,10 @@ func Run(ctx context.Context, o Options) error {
 	if o.MonitorWorkers == 0 {
 		o.MonitorWorkers = 4
 	}
+	if o.Started == nil {
+		o.Started = func() {}
+	}
+	o.Started = sync.OnceFunc(o.Started)
 	restConfig := rest.CopyConfig(o.RESTConfig)
 	restConfig.QPS, restConfig.Burst = s.KubeClientRate()
 	restConfig.ContentType = "application/vnd.kubernetes.protobuf"
@@ -187,6 +194,7 @@ func Run(ctx context.Context, o Options) error {
 	// for the new pod, which cannot lead before the old one goes.
 	o.Probes.SetStatus("standby, waiting for the leader Lease " + s.LeaseName)
 	o.Probes.SetReady(true)
+	o.Started()
 	return elect(ctx, g.cs, s, g.recorder, g.opts.Probes, g.log, g.lead)
 }
 
@@ -329,6 +337,7 @@ func (g *glue) lead(ctx context.Context) error {
 	g.opts.Probes.SetStatus("serving")
 	g.opts.Probes.SetReady(true)
 	g.log.Info("serving", "queues", snap.File.QueueNames(), "worker", worker)
+	g.opts.Started()
 	err = sched.Run(ctx)
 	g.opts.Probes.SetStatus("stopped serving")
 	g.opts.Probes.SetReady(false)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,6 +23,7 @@ import (
 	"github.com/clearml-glue/clearml-glue/internal/clearml"
 	"github.com/clearml-glue/clearml-glue/internal/clearml/emulator"
 	"github.com/clearml-glue/clearml-glue/internal/localcluster"
+	"github.com/clearml-glue/clearml-glue/internal/testenv"
 )
 
 // 9a. The ClearML server answers 503 (maintenance) for 30 s: nothing is lost and work resumes.
@@ -282,6 +284,9 @@ agentk8sglue:
 		e.waitStatus(id, clearml.StatusCompleted, 60*time.Second)
 	}
 	assert.DeepEqual(t, e.launchers(), map[string]int{"glue-a": len(ids)})
+	// Both started once: the leader serving, the follower standing by (each releases its
+	// start-up pages then, in the process).
+	assert.DeepEqual(t, e.logCount(testenv.StartedMessage), map[string]int{"glue-a": 1, "glue-b": 1})
 
 	stopA()
 	later := e.task("work", "after-failover", emulator.TaskSpec{})
@@ -293,26 +298,39 @@ agentk8sglue:
 	}
 }
 
-// launchers counts the "launched" log lines of each in-process glue replica (e2e_pod).
+// launchers counts the "launched" log lines of each in-process glue replica.
 func (e *env) launchers() map[string]int {
 	e.t.Helper()
 	var out map[string]int
 	e.waitFor(10*time.Second, "launch log lines", func() bool {
-		out = map[string]int{}
+		out = e.logCount("launched")
 		n := 0
-		for _, line := range strings.Split(e.logs.all(), "\n") {
-			if !strings.Contains(line, " msg=launched ") {
-				continue
-			}
-			for _, f := range strings.Fields(line) {
-				if pod, ok := strings.CutPrefix(f, "e2e_pod="); ok {
-					out[pod]++
-					n++
-				}
-			}
+		for _, c := range out {
+			n += c
 		}
 		return n == len(e.jobsEverLaunched())
 	}, func() string { return fmt.Sprint(out) })
+	return out
+}
+
+// logCount counts the log lines with message msg per in-process glue replica (e2e_pod).
+func (e *env) logCount(msg string) map[string]int {
+	out := map[string]int{}
+	// slog's text handler quotes a message with spaces.
+	field := " msg=" + strconv.Quote(msg) + " "
+	if !strings.Contains(msg, " ") {
+		field = " msg=" + msg + " "
+	}
+	for _, line := range strings.Split(e.logs.all(), "\n") {
+		if !strings.Contains(line, field) {
+			continue
+		}
+		for _, f := range strings.Fields(line) {
+			if pod, ok := strings.CutPrefix(f, "e2e_pod="); ok {
+				out[pod]++
+			}
+		}
+	}
 	return out
 }
 

@@ -291,6 +291,9 @@ func fromEnv(s *config.Settings, env map[string]string) error {
 const UserAgent = "clearml-glue/testenv"
 
 // Glue is a controller running in-process, as the chart's Deployment would run it.
+// StartedMessage is what a glue StartGlue runs logs when controller.Options.Started is called.
+const StartedMessage = "test: glue started"
+
 type Glue struct {
 	cancel  context.CancelFunc
 	done    chan struct{}
@@ -312,7 +315,9 @@ func StartGlue(cfg *rest.Config, s config.Settings, logger *slog.Logger, onExit 
 	g := &Glue{cancel: cancel, done: make(chan struct{}), stopped: make(chan struct{})}
 	go func() {
 		defer close(g.done)
-		g.err = controller.Run(ctx, controller.Options{Settings: s, RESTConfig: cfg, Logger: logger, Probes: &metrics.Probes{}})
+		// Started is the process's hook (it releases start-up pages); here a line tests can count.
+		g.err = controller.Run(ctx, controller.Options{Settings: s, RESTConfig: cfg, Logger: logger, Probes: &metrics.Probes{},
+			Started: func() { logger.Info(StartedMessage) }})
 		select {
 		case <-g.stopped:
 		default:
