@@ -294,9 +294,10 @@ options:
 // go by their ttlSecondsAfterFinished (the chart's completedPodDeletionDelayMinutes 0: at
 // once). Time runs from the first pull to the moment every task was pulled and no Job is left.
 // The glue runs as its own process (cmd/clearml-glue, as BenchmarkRSS runs it), so its memory
-// is its own, apart from the emulator's and the simulator's: its heap in use
-// (go_memstats_heap_inuse_bytes of its /metrics) is sampled every second, and its peak RSS
-// (VmHWM) read at the end; comparable to heap_mb_process_10k_jobs and rss_peak_mb_10k_jobs.
+// is its own, apart from the emulator's and the simulator's: its heap in use and live heap
+// (go_memstats_heap_inuse_bytes, go_gc_heap_live_bytes of its /metrics) are sampled every
+// second, and its peak RSS (VmHWM) read at the end; comparable to heap_mb_process_10k_jobs,
+// live_heap_mb_process_10k_jobs and rss_peak_mb_10k_jobs.
 // Runs on a cluster of its own (drainControllerArgs).
 func BenchmarkDrain(b *testing.B) {
 	n, maxPods := envInt("BENCH_DRAIN_TASKS", 10000), envInt("BENCH_DRAIN_MAX_PODS", 10000)
@@ -318,7 +319,7 @@ func BenchmarkDrain(b *testing.B) {
 	p.waitServing(b, 5*time.Minute)
 	deadline := time.Now().Add(2 * time.Hour)
 	peakJobs := 0
-	var peakHeap float64
+	var peakHeap, peakLive float64
 	// The phases: every task pulled (the glue's part), every task completed by its agent, every
 	// Job gone (the cluster's cleanup).
 	var allPulled, allCompleted, end time.Time
@@ -328,6 +329,7 @@ func BenchmarkDrain(b *testing.B) {
 		jobs, err := countJobs(w.cs, w.ns)
 		peakJobs = max(peakJobs, jobs)
 		peakHeap = max(peakHeap, p.metric(b, "go_memstats_heap_inuse_bytes")/(1<<20))
+		peakLive = max(peakLive, p.metric(b, "go_gc_heap_live_bytes")/(1<<20))
 		if allPulled.IsZero() && pulled == n {
 			allPulled = now
 		}
@@ -358,8 +360,8 @@ func BenchmarkDrain(b *testing.B) {
 	b.Logf("drain of %d tasks, maxPods %d: %s from the first pull to the last Job gone (%.1f tasks/s; start-up to first pull %s); all pulled after %s, all completed after %s; at most %d Jobs at once; tasks by status %v",
 		n, maxPods, d.Round(time.Second), float64(n)/d.Seconds(), first.Sub(p.started).Round(time.Millisecond),
 		allPulled.Sub(first).Round(time.Second), allCompleted.Sub(first).Round(time.Second), peakJobs, statuses)
-	b.Logf("glue process: peak heap in use %.1f MiB; at the end %s; ClearML calls %.2f per task %v",
-		peakHeap, mem, float64(sum(calls))/float64(n), calls)
+	b.Logf("glue process: peak heap in use %.1f MiB, peak live heap %.1f MiB; at the end %s; ClearML calls %.2f per task %v",
+		peakHeap, peakLive, mem, float64(sum(calls))/float64(n), calls)
 	if statuses[clearml.StatusCompleted] != n {
 		b.Fatalf("%d of %d tasks completed", statuses[clearml.StatusCompleted], n)
 	}
@@ -367,6 +369,7 @@ func BenchmarkDrain(b *testing.B) {
 	b.ReportMetric(d.Seconds(), "drain_"+label+"_tasks_s")
 	b.ReportMetric(allCompleted.Sub(first).Seconds(), "drain_"+label+"_completed_s")
 	b.ReportMetric(peakHeap, "drain_"+label+"_peak_heap_mb")
+	b.ReportMetric(peakLive, "drain_"+label+"_peak_live_heap_mb")
 	b.ReportMetric(mem.Peak, "drain_"+label+"_peak_rss_mb")
 }
 

@@ -19,23 +19,24 @@ import (
 // BenchmarkRSS: the resident memory of the glue process (cmd/clearml-glue, started as the
 // chart's Deployment runs it; see process_test.go), what its pod is charged for.
 //
-//   - rss_mb_idle: serving 2 queues, nothing running, BENCH_RSS_IDLE_SECONDS (10) after
-//     "serving"; median of BENCH_RSS_REPS (3) starts.
+//   - rss_mb_idle: serving 2 queues, nothing running, BENCH_RSS_IDLE_SECONDS (60) after
+//     "serving" (the start-up pages released then come back as serving needs them: a minute
+//     shows most of it); median of BENCH_RSS_REPS (3) starts.
 //   - rss_mb_<n>_jobs: with n of its Jobs (and their running pods) in its namespace, after the
 //     full sync, BENCH_RSS_SETTLE_SECONDS (10) after "serving"; n from BENCH_RSS_SIZES
 //     (1000,10000), median of BENCH_RSS_REPS starts each. The fixture is BenchmarkHeap's: Jobs
 //     the glue's Builder renders, created directly with spec.managedBy set so the Job controller
 //     leaves them, one pod each bound to a kwok node, tasks in_progress in the emulator.
 //
-// With each: rss_peak_mb_* (VmHWM, the peak since start: what a memory limit must allow) and
-// heap_mb_process_* (go_memstats_heap_inuse_bytes of the process's /metrics, at the same moment
-// as the RSS). BENCH_RSS_HEAP_PROFILE=1 also saves the last start's heap profile (pprof on
+// With each: rss_peak_mb_* (VmHWM, the peak since start: what a memory limit must allow),
+// heap_mb_process_* and live_heap_mb_process_* (go_memstats_heap_inuse_bytes and
+// go_gc_heap_live_bytes of the process's /metrics, at the same moment as the RSS). BENCH_RSS_HEAP_PROFILE=1 also saves the last start's heap profile (pprof on
 // GLUE_PPROF_ADDR) as .build/bench/heap_<label>.pprof. BENCH_RSS_VARIANTS measures runtime
 // settings too, on the same fixture: environments separated by ";" (GOGC=50;GOGC=50 GOMEMLIMIT=100MiB),
 // each reported with its settings as a suffix (rss_mb_10k_jobs_gogc_50).
 func BenchmarkRSS(b *testing.B) {
 	reps := envInt("BENCH_RSS_REPS", 3)
-	idle := time.Duration(envInt("BENCH_RSS_IDLE_SECONDS", 10)) * time.Second
+	idle := time.Duration(envInt("BENCH_RSS_IDLE_SECONDS", 60)) * time.Second
 	settle := time.Duration(envInt("BENCH_RSS_SETTLE_SECONDS", 10)) * time.Second
 	sizes := envSizes(b, "BENCH_RSS_SIZES", []int{1000, 10000})
 
@@ -73,7 +74,7 @@ func measureVariants(b *testing.B, w *world, label string, reps int, wait time.D
 // measureRSS starts the glue process reps times (one at a time) and reports the medians of its
 // RSS, peak RSS and heap in use, read wait after it serves, as rss_mb_<label> etc.
 func measureRSS(b *testing.B, w *world, label string, reps int, wait time.Duration, env []string) {
-	var rss, peak, heap, syncs []float64
+	var rss, peak, heap, live, syncs []float64
 	profile := os.Getenv("BENCH_RSS_HEAP_PROFILE") == "1"
 	for r := range reps {
 		o := processOptions{env: env}
@@ -86,19 +87,22 @@ func measureRSS(b *testing.B, w *world, label string, reps int, wait time.Durati
 		time.Sleep(wait)
 		mem := p.memory(b)
 		inuse := p.metric(b, "go_memstats_heap_inuse_bytes") / (1 << 20)
+		liveHeap := p.metric(b, "go_gc_heap_live_bytes") / (1 << 20)
 		alloc, goal := p.metric(b, "go_memstats_heap_alloc_bytes")/(1<<20), p.metric(b, "go_memstats_next_gc_bytes")/(1<<20)
 		if profile && r == reps-1 {
 			must(b, os.MkdirAll("../../.build/bench", 0o755))
 			fetch(b, "http://"+pprofAddr+"/debug/pprof/heap", "../../.build/bench/heap_"+label+".pprof", time.Minute)
 		}
 		p.stop()
-		b.Logf("%s, run %d: %s, heap in use %.1f MiB (allocated %.1f, next GC at %.1f); start to serving %s",
-			label, r, mem, inuse, alloc, goal, sync.Round(time.Millisecond))
+		b.Logf("%s, run %d: %s, heap in use %.1f MiB (live %.1f, allocated %.1f, next GC at %.1f); start to serving %s",
+			label, r, mem, inuse, liveHeap, alloc, goal, sync.Round(time.Millisecond))
 		rss, peak, heap, syncs = append(rss, mem.RSS), append(peak, mem.Peak), append(heap, inuse), append(syncs, sync.Seconds())
+		live = append(live, liveHeap)
 	}
 	b.ReportMetric(median(rss), "rss_mb_"+label)
 	b.ReportMetric(median(peak), "rss_peak_mb_"+label)
 	b.ReportMetric(median(heap), "heap_mb_process_"+label)
+	b.ReportMetric(median(live), "live_heap_mb_process_"+label)
 	b.ReportMetric(median(syncs), "process_start_to_serving_s_"+label)
 }
 

@@ -96,7 +96,11 @@ var (
 )
 
 func init() {
-	Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	// go_gc_heap_live_bytes (what the last collection found live) besides the memstats: the heap
+	// in use swings with the garbage between collections, the live heap is what the caches hold.
+	goCollector := collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
+		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc/heap/live:bytes$`)}))
+	Registry.MustRegister(goCollector, collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		TasksPulled, TasksLaunched, TasksRequeued, TasksFailed, LaunchSeconds, ConfigReloads, ConfigValid,
 		LiveObjects, PollCycles, ClearMLErrors, KubernetesErrors, IsLeader,
 		QueueDepth, QueueAtLimit, wait, ClearMLRequestSeconds, ClearMLRequests,
