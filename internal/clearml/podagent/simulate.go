@@ -7,7 +7,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
@@ -25,12 +24,33 @@ const taskLabel = "clearml-task-id"
 
 // Simulate plays the clearml-agent inside every task pod of namespace until ctx ends: when a pod
 // runs, its agent starts the task (in_progress); when the pod succeeds, the task completes. A
-// pod that fails reports nothing, as a killed agent cannot: the glue must notice.
+// pod that fails reports nothing, as a killed agent cannot: the glue must notice. As in a pod,
+// one agent's steps are in order: it completes only after its start returned, and a pod seen
+// succeeded without having been seen running (the informer can skip a phase) was started too.
 func Simulate(ctx context.Context, cs kubernetes.Interface, namespace string, client *clearml.Client) {
 	factory := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace(namespace),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = taskLabel }))
 	var mu sync.Mutex
-	started, finished := map[string]bool{}, map[string]bool{}
+	started := map[string]*agentRun{} // by pod
+	finished := map[string]bool{}
+	// start starts pod's agent after delay, once; mu is held.
+	start := func(pod *corev1.Pod, id string, delay time.Duration) *agentRun {
+		if run, ok := started[pod.Name]; ok {
+			return run
+		}
+		run := &agentRun{done: make(chan struct{})}
+		started[pod.Name] = run
+		go func() {
+			defer close(run.done)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(delay):
+			}
+			run.ok, _ = Start(ctx, client, id)
+		}()
+		return run
+	}
 	handle := func(obj any) {
 		pod, ok := obj.(*corev1.Pod)
 		if !ok {
@@ -41,28 +61,21 @@ func Simulate(ctx context.Context, cs kubernetes.Interface, namespace string, cl
 		defer mu.Unlock()
 		switch pod.Status.Phase {
 		case corev1.PodRunning:
-			if !started[pod.Name] {
-				started[pod.Name] = true
-				delay, _ := time.ParseDuration(pod.Annotations[AgentDelayAnnotation])
-				go func() {
-					select {
-					case <-ctx.Done():
-						return
-					case <-time.After(delay):
-					}
-					_, _ = Start(ctx, client, id)
-				}()
-			}
+			delay, _ := time.ParseDuration(pod.Annotations[AgentDelayAnnotation])
+			start(pod, id, delay)
 		case corev1.PodSucceeded:
 			if !finished[pod.Name] {
 				finished[pod.Name] = true
+				run := start(pod, id, 0)
 				go func() {
-					// The agent may still be starting: finish only after it runs.
-					_ = wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 60*time.Second, true, func(ctx context.Context) (bool, error) {
-						t, err := client.TasksGetByID(ctx, id)
-						return err == nil && t.Status == clearml.StatusInProgress, nil
-					})
-					_ = Finish(ctx, client, id, 0)
+					select {
+					case <-ctx.Done():
+					case <-run.done:
+						// An agent that found its task no longer queued exited without a word.
+						if run.ok {
+							_ = Finish(ctx, client, id, 0)
+						}
+					}
 				}()
 			}
 		}
@@ -71,4 +84,10 @@ func Simulate(ctx context.Context, cs kubernetes.Interface, namespace string, cl
 		AddFunc: handle, UpdateFunc: func(_, o any) { handle(o) },
 	})
 	factory.Start(ctx.Done())
+}
+
+// agentRun is one pod's agent: ok tells, once done is closed, whether it started the task.
+type agentRun struct {
+	done chan struct{}
+	ok   bool
 }
