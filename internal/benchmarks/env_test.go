@@ -25,7 +25,10 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apimachinery/pkg/types"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -353,6 +356,14 @@ func newKubeRecorder() *kubeRecorder {
 	return &kubeRecorder{verbs: map[string]int{}, created: map[string]time.Time{}}
 }
 
+// createdDecoder decodes a create's answer: the object, or its PartialObjectMetadata.
+var createdDecoder = func() kruntime.Decoder {
+	s := kruntime.NewScheme()
+	utilruntime.Must(scheme.AddToScheme(s))
+	metav1.AddMetaToScheme(s)
+	return serializer.NewCodecFactory(s).UniversalDeserializer()
+}()
+
 func (k *kubeRecorder) wrap(rt http.RoundTripper) http.RoundTripper {
 	return roundTripper(func(r *http.Request) (*http.Response, error) {
 		verb, resource := classify(r)
@@ -367,11 +378,11 @@ func (k *kubeRecorder) wrap(rt http.RoundTripper) http.RoundTripper {
 		body, rerr := io.ReadAll(resp.Body)
 		_ = resp.Body.Close()
 		resp.Body = io.NopCloser(bytes.NewReader(body))
-		// The clientset may speak protobuf: decode with the scheme's universal deserializer.
-		obj, _, derr := scheme.Codecs.UniversalDeserializer().Decode(body, nil, nil)
-		if job, ok := obj.(*batchv1.Job); rerr == nil && derr == nil && ok {
+		// The glue asks for the created object's metadata only, in protobuf.
+		obj, _, derr := createdDecoder.Decode(body, nil, nil)
+		if meta, ok := obj.(metav1.Object); rerr == nil && derr == nil && ok {
 			k.mu.Lock()
-			k.created[job.Name] = now
+			k.created[meta.GetName()] = now
 			if now.After(k.lastCreate) {
 				k.lastCreate = now
 			}
