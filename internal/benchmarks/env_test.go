@@ -360,7 +360,7 @@ func newKubeRecorder() *kubeRecorder {
 var createdDecoder = func() kruntime.Decoder {
 	s := kruntime.NewScheme()
 	utilruntime.Must(scheme.AddToScheme(s))
-	metav1.AddMetaToScheme(s)
+	utilruntime.Must(metav1.AddMetaToScheme(s))
 	return serializer.NewCodecFactory(s).UniversalDeserializer()
 }()
 

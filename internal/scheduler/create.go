@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apimachinery/pkg/types"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -26,7 +27,7 @@ const metadataOnly = "application/vnd.kubernetes.protobuf;as=PartialObjectMetada
 // metaDecoder decodes PartialObjectMetadata, in protobuf or JSON.
 var metaDecoder = func() runtime.Decoder {
 	s := runtime.NewScheme()
-	metav1.AddMetaToScheme(s)
+	utilruntime.Must(metav1.AddMetaToScheme(s))
 	return serializer.NewCodecFactory(s).UniversalDeserializer()
 }()
 

@@ -290,10 +290,10 @@ func fromEnv(s *config.Settings, env map[string]string) error {
 // tells the controller's requests from a test's made with the same ServiceAccount token.
 const UserAgent = "clearml-glue/testenv"
 
-// Glue is a controller running in-process, as the chart's Deployment would run it.
 // StartedMessage is what a glue StartGlue runs logs when controller.Options.Started is called.
 const StartedMessage = "test: glue started"
 
+// Glue is a controller running in-process, as the chart's Deployment would run it.
 type Glue struct {
 	cancel  context.CancelFunc
 	done    chan struct{}
