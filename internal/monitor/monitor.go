@@ -21,7 +21,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	batchlisters "k8s.io/client-go/listers/batch/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
@@ -59,8 +58,8 @@ type Options struct {
 type Monitor struct {
 	opts    Options
 	factory informers.SharedInformerFactory
-	jobs    batchlisters.JobLister
-	pods    cache.Indexer
+	jobs    cache.Indexer // *batchv1.Job or *endedJob: read through jobOf
+	pods    cache.Indexer // *corev1.Pod or *endedPod: read through podOf
 	synced  []cache.InformerSynced
 	queue   workqueue.TypedRateLimitingInterface[string]
 
@@ -94,8 +93,8 @@ func New(opts Options) *Monitor {
 	jobInf := factory.Batch().V1().Jobs()
 	podInf := factory.Core().V1().Pods()
 	_ = podInf.Informer().AddIndexers(cache.Indexers{byTaskIndex: func(obj any) ([]string, error) {
-		if p, ok := obj.(*corev1.Pod); ok && p.Labels[podtemplate.LabelTaskID] != "" {
-			return []string{p.Labels[podtemplate.LabelTaskID]}, nil
+		if id := taskOf(obj); id != "" {
+			return []string{id}, nil
 		}
 		return nil, nil
 	}})
@@ -105,7 +104,7 @@ func New(opts Options) *Monitor {
 	_, _ = podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: m.enqueue, UpdateFunc: func(_, o any) { m.enqueue(o) }, DeleteFunc: m.onPodDelete,
 	})
-	m.jobs = jobInf.Lister()
+	m.jobs = jobInf.Informer().GetIndexer()
 	m.pods = podInf.Informer().GetIndexer()
 	m.synced = []cache.InformerSynced{jobInf.Informer().HasSynced, podInf.Informer().HasSynced}
 	return m
@@ -164,21 +163,8 @@ func (m *Monitor) processNext(ctx context.Context) bool {
 	return true
 }
 
-func taskOf(obj any) (string, runtime.Object) {
-	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = t.Obj
-	}
-	switch o := obj.(type) {
-	case *batchv1.Job:
-		return o.Labels[podtemplate.LabelTaskID], o
-	case *corev1.Pod:
-		return o.Labels[podtemplate.LabelTaskID], o
-	}
-	return "", nil
-}
-
 func (m *Monitor) enqueue(obj any) {
-	if id, _ := taskOf(obj); id != "" {
+	if id := taskOf(obj); id != "" {
 		m.queue.Add(id)
 	}
 }
@@ -186,16 +172,21 @@ func (m *Monitor) enqueue(obj any) {
 // onPodDelete keeps a Job's pod that vanished before succeeding: the Job controller may replace
 // it, and the monitor must judge that pod itself.
 func (m *Monitor) onPodDelete(obj any) {
-	id, o := taskOf(obj)
+	id := taskOf(obj)
 	if id == "" {
 		return
 	}
-	if pod := o.(*corev1.Pod); !standalone(pod) && pod.Status.Phase != corev1.PodSucceeded {
+	if pod := podOf(obj); !standalone(pod) && pod.Status.Phase != corev1.PodSucceeded {
 		m.mu.Lock()
 		m.tombstones[id] = append(m.tombstones[id], pod)
 		m.mu.Unlock()
 	}
 	m.queue.Add(id)
+}
+
+// jobKey is the cache key of the task's Job.
+func (m *Monitor) jobKey(taskID string) string {
+	return cache.ObjectName{Namespace: m.opts.Namespace, Name: podtemplate.ObjectName(taskID)}.String()
 }
 
 func standalone(pod *corev1.Pod) bool { return metav1.GetControllerOf(pod) == nil }
@@ -246,17 +237,17 @@ func (m *Monitor) sync(ctx context.Context, taskID string) (time.Duration, error
 // observe collects the task's Job, pods and hints.
 func (m *Monitor) observe(taskID string) (observed, error) {
 	var obs observed
-	job, err := m.jobs.Jobs(m.opts.Namespace).Get(podtemplate.ObjectName(taskID))
-	if err != nil && !apierrors.IsNotFound(err) {
+	obj, exists, err := m.jobs.GetByKey(m.jobKey(taskID))
+	if err != nil {
 		return obs, err
 	}
-	if err == nil {
-		obs.Job = job
+	if exists {
+		obs.Job = jobOf(obj)
 	}
 	objs, _ := m.pods.ByIndex(byTaskIndex, taskID)
 	seen := map[types.UID]bool{}
 	for _, o := range objs {
-		p := o.(*corev1.Pod)
+		p := podOf(o)
 		if obs.Pod == nil || p.CreationTimestamp.After(obs.Pod.CreationTimestamp.Time) {
 			obs.Pod = p
 		}
@@ -283,7 +274,11 @@ func (m *Monitor) observe(taskID string) (observed, error) {
 // read from the Pod (a Job's pod template) at maxResourcesFieldName.
 func (m *Monitor) track(taskID string, obs observed) {
 	path := admission.MustParsePath(cmp.Or(m.opts.Config().MonitoredResources.MaxResourcesFieldName, config.DefaultResourcesFieldName))
-	amount := func(obj runtime.Object) resource.Quantity {
+	// An ended object holds nothing (and its ended form keeps no resources to read).
+	amount := func(obj runtime.Object, live bool) resource.Quantity {
+		if !live {
+			return resource.Quantity{}
+		}
 		q, err := path.Object(obj)
 		if err != nil {
 			m.opts.Logger.Warn("monitored resource not counted", "task", taskID, "err", err)
@@ -292,13 +287,13 @@ func (m *Monitor) track(taskID string, obs observed) {
 	}
 	switch {
 	case obs.Job != nil:
-		t := obs.Job.Spec.Template
-		m.opts.Tracker.Observe(taskID, obs.Job.Labels[podtemplate.LabelQueue], amount(obs.Job),
-			admission.SlotOf(t.Labels[podtemplate.LabelPortSlot]), podtemplate.JobEnd(obs.Job) == "")
+		t, isLive := obs.Job.Spec.Template, podtemplate.JobEnd(obs.Job) == ""
+		m.opts.Tracker.Observe(taskID, obs.Job.Labels[podtemplate.LabelQueue], amount(obs.Job, isLive),
+			admission.SlotOf(t.Labels[podtemplate.LabelPortSlot]), isLive)
 	case obs.Pod != nil && standalone(obs.Pod):
-		p := obs.Pod
-		m.opts.Tracker.Observe(taskID, p.Labels[podtemplate.LabelQueue], amount(p),
-			admission.SlotOf(p.Labels[podtemplate.LabelPortSlot]), live(obs))
+		p, isLive := obs.Pod, live(obs)
+		m.opts.Tracker.Observe(taskID, p.Labels[podtemplate.LabelQueue], amount(p, isLive),
+			admission.SlotOf(p.Labels[podtemplate.LabelPortSlot]), isLive)
 	default:
 		m.opts.Tracker.Observe(taskID, "", resource.Quantity{}, 0, false)
 	}
@@ -408,7 +403,10 @@ func (m *Monitor) checkAborted(ctx context.Context) {
 	seen := map[string]bool{}
 	var ids []string
 	for _, o := range m.pods.List() {
-		p := o.(*corev1.Pod)
+		p, ok := o.(*corev1.Pod) // an ended pod is not pending
+		if !ok {
+			continue
+		}
 		id := p.Labels[podtemplate.LabelTaskID]
 		if p.Status.Phase == corev1.PodPending && p.DeletionTimestamp == nil && !seen[id] {
 			seen[id] = true
@@ -442,18 +440,14 @@ func (m *Monitor) hint(taskID string, set func(*hint)) {
 // exists (a direct lookup says so, never an absence from a list) are handed to sync, which
 // deletes them.
 func (m *Monitor) Reconcile(ctx context.Context) error {
-	jobs, err := m.jobs.List(labels.Everything())
-	if err != nil {
-		return err
-	}
 	ids := map[string]bool{}
-	for _, j := range jobs {
-		if podtemplate.JobEnd(j) == "" {
+	for _, o := range m.jobs.List() {
+		if j, ok := o.(*batchv1.Job); ok && podtemplate.JobEnd(j) == "" { // not an endedJob
 			ids[j.Labels[podtemplate.LabelTaskID]] = true
 		}
 	}
 	for _, o := range m.pods.List() {
-		if p := o.(*corev1.Pod); standalone(p) && (p.Status.Phase == corev1.PodPending || p.Status.Phase == corev1.PodRunning) {
+		if p, ok := o.(*corev1.Pod); ok && standalone(p) && (p.Status.Phase == corev1.PodPending || p.Status.Phase == corev1.PodRunning) {
 			ids[p.Labels[podtemplate.LabelTaskID]] = true
 		}
 	}
@@ -477,7 +471,7 @@ func (m *Monitor) Reconcile(ctx context.Context) error {
 // Watching says whether the task has an object the monitor sees (for tests and the scheduler's
 // recovery).
 func (m *Monitor) Watching(taskID string) bool {
-	if _, err := m.jobs.Jobs(m.opts.Namespace).Get(podtemplate.ObjectName(taskID)); err == nil {
+	if _, exists, err := m.jobs.GetByKey(m.jobKey(taskID)); err == nil && exists {
 		return true
 	}
 	objs, _ := m.pods.ByIndex(byTaskIndex, taskID)

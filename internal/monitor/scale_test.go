@@ -12,7 +12,6 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	k8stesting "k8s.io/client-go/testing"
@@ -41,7 +40,7 @@ func manyObjects(t testing.TB, n int, status string, phase corev1.PodPhase) (*sy
 	}
 	r := newSyncRigWith(t, emu, objs...)
 	poll.WaitOn(t, func(poll.LogT) poll.Result {
-		if jobs, _ := r.mon.jobs.List(labels.Everything()); len(jobs) == n && len(r.mon.pods.List()) == n {
+		if len(r.mon.jobs.List()) == n && len(r.mon.pods.List()) == n {
 			return poll.Success()
 		}
 		return poll.Continue("caches")

@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"unique"
@@ -21,7 +22,8 @@ import (
 // container resources, its phase, reason and message, the conditions that explain a wait or a
 // disruption, and the container states that explain a wait or an end. Repeated strings (label
 // keys and values, the namespace, owner kinds) are interned. BenchmarkRSS (internal/benchmarks)
-// measures the effect: at 10,000 tasks the cache is most of the process's memory.
+// measures the effect: at 10,000 tasks the cache is most of the process's memory. A Job or pod
+// that ended is kept smaller still (endedJob, endedPod).
 func trim(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *batchv1.Job:
@@ -34,11 +36,22 @@ func trim(obj any) (any, error) {
 			},
 			PodFailurePolicy: o.Spec.PodFailurePolicy,
 		}
+		// The glue gives a Job its template's labels: one map serves both.
+		if maps.Equal(o.Labels, o.Spec.Template.Labels) {
+			o.Spec.Template.Labels = o.Labels
+		}
 		o.Status = batchv1.JobStatus{Conditions: o.Status.Conditions, Active: o.Status.Active, Succeeded: o.Status.Succeeded, Failed: o.Status.Failed}
+		if podtemplate.JobEnd(o) != "" {
+			return endJob(o), nil
+		}
 	case *corev1.Pod:
 		slimMeta(&o.ObjectMeta)
 		o.Spec = slimPodSpec(o.Spec)
 		o.Status = slimPodStatus(o.Status)
+		if o.Status.Phase == corev1.PodSucceeded || o.Status.Phase == corev1.PodFailed {
+			return endPod(o), nil
+		}
+	case *endedJob, *endedPod:
 	case metav1.Object:
 		o.SetManagedFields(nil)
 	}

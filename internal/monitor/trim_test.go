@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"reflect"
 	"testing"
 	"unsafe"
 
@@ -10,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/clearml-glue/clearml-glue/internal/admission"
 	"github.com/clearml-glue/clearml-glue/internal/podtemplate"
@@ -102,8 +104,8 @@ func TestTrimKeepsWhatTheJobReads(t *testing.T) {
 				Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{"nvidia.com/gpu": resource.MustParse("2")}}}}},
 		},
 	}
-	failed := batchv1.JobCondition{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: "m"}
-	job.Status = batchv1.JobStatus{Conditions: []batchv1.JobCondition{failed}, Failed: 1, StartTime: &metav1.Time{},
+	suspended := batchv1.JobCondition{Type: batchv1.JobSuspended, Status: corev1.ConditionFalse, Reason: "JobResumed"}
+	job.Status = batchv1.JobStatus{Conditions: []batchv1.JobCondition{suspended}, Active: 1, Failed: 1, StartTime: &metav1.Time{},
 		UncountedTerminatedPods: &batchv1.UncountedTerminatedPods{Failed: []types.UID{"x"}}}
 
 	out, err := trim(job)
@@ -114,13 +116,110 @@ func TestTrimKeepsWhatTheJobReads(t *testing.T) {
 	assert.DeepEqual(t, j.Spec.Template.Labels, map[string]string{"ai.allegro.agent.serial": "pod-2"})
 	assert.Assert(t, j.Spec.Template.Annotations == nil)
 	assert.Assert(t, j.Spec.Parallelism == nil && j.Spec.BackoffLimit == nil && j.Spec.ManagedBy == nil && j.Spec.Selector == nil)
-	assert.DeepEqual(t, j.Status, batchv1.JobStatus{Conditions: []batchv1.JobCondition{failed}, Failed: 1})
+	assert.DeepEqual(t, j.Status, batchv1.JobStatus{Conditions: []batchv1.JobCondition{suspended}, Active: 1, Failed: 1})
 	assert.Assert(t, replacesDisrupted(j))
-	assert.Equal(t, podtemplate.JobEnd(j), batchv1.JobFailed)
-	assert.Equal(t, jobFailure(j), "BackoffLimitExceeded m")
+	assert.Equal(t, podtemplate.JobEnd(j), batchv1.JobConditionType(""))
 	gpus, err := admission.MustParsePath("resources|limits|nvidia.com/gpu").Object(j)
 	assert.NilError(t, err)
 	assert.Equal(t, gpus.String(), "2")
+}
+
+// TestTrimSharesTheJobsLabels: the glue gives a Job its template's labels; the cache keeps one map.
+func TestTrimSharesTheJobsLabels(t *testing.T) {
+	job := &batchv1.Job{}
+	job.Labels = map[string]string{podtemplate.LabelTaskID: "t1", podtemplate.LabelQueue: "q1"}
+	job.Spec.Template.Labels = jobControllerLabelSet(map[string]string{podtemplate.LabelTaskID: "t1", podtemplate.LabelQueue: "q1"})
+	out, err := trim(job)
+	assert.NilError(t, err)
+	j := out.(*batchv1.Job)
+	assert.DeepEqual(t, j.Spec.Template.Labels, j.Labels)
+	assert.Equal(t, reflect.ValueOf(j.Spec.Template.Labels).UnsafePointer(), reflect.ValueOf(j.Labels).UnsafePointer())
+}
+
+// TestTrimEndedJob: a Job that ended is kept in its small form, and what a sync reads of it
+// (jobOf) says what the Job said.
+func TestTrimEndedJob(t *testing.T) {
+	job := &batchv1.Job{}
+	job.Name, job.Namespace, job.UID, job.ResourceVersion = "j", "ns", "u1", "7"
+	job.Labels = map[string]string{podtemplate.LabelTaskID: "t1", podtemplate.LabelQueue: "q1", "team": "a"}
+	job.Spec.PodFailurePolicy = &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{{Action: batchv1.PodFailurePolicyActionIgnore,
+		OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue}}}}}
+	job.Spec.Template.Labels = map[string]string{"ai.allegro.agent.serial": "pod-2"}
+	job.Spec.Template.Spec.Containers = []corev1.Container{{Name: "task", Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{"nvidia.com/gpu": resource.MustParse("2")}}}}
+	failed := batchv1.JobCondition{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: "m"}
+	job.Status = batchv1.JobStatus{Conditions: []batchv1.JobCondition{failed}, Failed: 1, StartTime: &metav1.Time{}}
+
+	out, err := trim(job.DeepCopy())
+	assert.NilError(t, err)
+	e, ok := out.(*endedJob)
+	assert.Assert(t, ok, "%T", out)
+	assert.Equal(t, taskOf(e), "t1")
+	assert.Equal(t, e.Name+e.Namespace+string(e.UID)+e.ResourceVersion, "jnsu17")
+	j := jobOf(e)
+	assert.DeepEqual(t, j.Labels, map[string]string{podtemplate.LabelTaskID: "t1", podtemplate.LabelQueue: "q1"})
+	assert.DeepEqual(t, j.Status, batchv1.JobStatus{Conditions: []batchv1.JobCondition{failed}, Failed: 1})
+	assert.Equal(t, podtemplate.JobEnd(j), batchv1.JobFailed)
+	assert.Equal(t, jobFailure(j), "BackoffLimitExceeded m")
+	assert.Assert(t, replacesDisrupted(j))
+	assert.Equal(t, jobOf(cache.DeletedFinalStateUnknown{Obj: e}).UID, job.UID)
+
+	again, err := trim(e)
+	assert.NilError(t, err)
+	assert.Equal(t, again, any(e))
+}
+
+// TestTrimEndedPod: a pod that failed keeps what explains its end; one that succeeded keeps its
+// phase; both drop spec and labels, and read back the same through podOf.
+func TestTrimEndedPod(t *testing.T) {
+	mk := func(phase corev1.PodPhase, owned bool) *corev1.Pod {
+		p := &corev1.Pod{}
+		p.Name, p.Namespace, p.UID = "p", "ns", "up"
+		p.Labels = map[string]string{podtemplate.LabelTaskID: "t1", podtemplate.LabelQueue: "q1", "team": "a"}
+		if owned {
+			p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "Job", Name: "j", UID: "u1", Controller: new(true)}}
+		}
+		p.Spec.Containers = []corev1.Container{{Name: "task", Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{"nvidia.com/gpu": resource.MustParse("1")}}}}
+		p.Status = corev1.PodStatus{Phase: phase, Reason: "Evicted", Message: "low on memory",
+			Conditions: []corev1.PodCondition{{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue, Reason: "EvictionByEvictionAPI"}},
+			ContainerStatuses: []corev1.ContainerStatus{{Name: "task", State: corev1.ContainerState{
+				Terminated: &corev1.ContainerStateTerminated{Reason: "OOMKilled", ExitCode: 137}}}}}
+		return p
+	}
+	for _, owned := range []bool{true, false} {
+		failed := mk(corev1.PodFailed, owned)
+		out, err := trim(failed.DeepCopy())
+		assert.NilError(t, err)
+		e, ok := out.(*endedPod)
+		assert.Assert(t, ok, "%T", out)
+		assert.Equal(t, taskOf(e), "t1")
+		p := podOf(e)
+		assert.DeepEqual(t, p.Labels, map[string]string{podtemplate.LabelTaskID: "t1", podtemplate.LabelQueue: "q1"})
+		assert.Equal(t, standalone(p), !owned)
+		assert.Equal(t, disrupted(p), disrupted(failed))
+		assert.DeepEqual(t, describeTermination(p), describeTermination(failed))
+		assert.Assert(t, describeTermination(p) != nil)
+		assert.Assert(t, p.Spec.Containers == nil)
+	}
+
+	succeeded := mk(corev1.PodSucceeded, true)
+	out, err := trim(succeeded)
+	assert.NilError(t, err)
+	p := podOf(out)
+	assert.DeepEqual(t, p.Status, corev1.PodStatus{Phase: corev1.PodSucceeded, Reason: "Evicted", Message: "low on memory"})
+	assert.Assert(t, !standalone(p))
+
+	running := mk(corev1.PodRunning, true)
+	out, err = trim(running)
+	assert.NilError(t, err)
+	_, ok := out.(*corev1.Pod)
+	assert.Assert(t, ok, "a live pod keeps its type: %T", out)
+}
+
+// TestEndedFormsAreSmall: the reason for the ended forms; a batchv1.Job is 1,320 bytes and a
+// corev1.Pod 1,240 before any field is set.
+func TestEndedFormsAreSmall(t *testing.T) {
+	assert.Assert(t, unsafe.Sizeof(endedJob{})*3 < unsafe.Sizeof(batchv1.Job{}), "endedJob %d bytes", unsafe.Sizeof(endedJob{}))
+	assert.Assert(t, unsafe.Sizeof(endedPod{})*3 < unsafe.Sizeof(corev1.Pod{}), "endedPod %d bytes", unsafe.Sizeof(endedPod{}))
 }
 
 // TestTrimInterns: equal label keys and values of different objects share one copy.
