@@ -339,14 +339,18 @@ func BenchmarkDrain(b *testing.B) {
 	var peakHeap, peakLive float64
 	// The phases: every task pulled (the glue's part), every task completed by its agent, every
 	// Job gone (the cluster's cleanup).
-	var allPulled, allCompleted, end time.Time
+	var allPulled, allCompleted, end, lastLog time.Time
 	for end.IsZero() {
 		now, pulled := time.Now(), w.api.pulledCount()
 		_, calls := w.api.sinceFirstPull()
 		jobs, err := countJobs(w.cs, w.ns)
 		peakJobs = max(peakJobs, jobs)
-		peakHeap = max(peakHeap, p.metric(b, "go_memstats_heap_inuse_bytes")/(1<<20))
-		peakLive = max(peakLive, p.metric(b, "go_gc_heap_live_bytes")/(1<<20))
+		heap, live := p.metric(b, "go_memstats_heap_inuse_bytes")/(1<<20), p.metric(b, "go_gc_heap_live_bytes")/(1<<20)
+		peakHeap, peakLive = max(peakHeap, heap), max(peakLive, live)
+		if now.Sub(lastLog) >= time.Minute {
+			lastLog = now
+			b.Logf("drain: %d pulled, %d completed, %d Jobs; heap in use %.1f MiB, live %.1f MiB", pulled, calls["tasks.completed"], jobs, heap, live)
+		}
 		if allPulled.IsZero() && pulled == n {
 			allPulled = now
 		}
