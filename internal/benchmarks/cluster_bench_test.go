@@ -61,8 +61,10 @@ func runBurst(b *testing.B, name string, n int, prepare func(*world)) burst {
 		prepare(w)
 	}
 	ids := w.newTasks(n, burstQueues)
+	cpu := readCPU(w.cluster)
 	g := w.startGlue("glue-0")
 	done := w.waitLaunched(b, g, ids, 15*time.Minute)
+	cpu = readCPU(w.cluster).since(cpu)
 	first, calls := w.api.sinceFirstPull()
 	_, lastCreate := g.kube.createdCount()
 	// Writes still queued when the last launch was complete would be missed: show them.
@@ -75,6 +77,7 @@ func runBurst(b *testing.B, name string, n int, prepare func(*world)) burst {
 		first.Sub(g.started).Round(time.Millisecond), g.settings.MaxParallelLaunches, g.settings.KubeAPIQPS, g.settings.KubeAPIBurst, rate)
 	b.Logf("%s: ClearML calls %.2f per task %v; in the second after %v; Kubernetes requests %v",
 		name, float64(sum(calls))/float64(n), calls, subtract(later, calls), g.kube.snapshot(false))
+	b.Logf("%s, glue start to last launch complete: %s", name, cpu.describe(done.Sub(g.started), n))
 	return burst{w: w, ids: ids, rate: rate, calls: calls, glue: g}
 }
 
@@ -94,7 +97,9 @@ func limitRun(b *testing.B, r burst) (bare, protobuf float64) {
 	for i, cs := range []kubernetes.Interface{r.w.cs, pbClient} {
 		limitNS := newNamespace(b, r.w.cs, "limit")
 		jobs := r.w.buildJobs(r.ids, func(i int) string { return burstQueues[i%len(burstQueues)] }, limitNS)
+		cpu := readCPU(r.w.cluster)
 		d := createJobs(b, cs, jobs, r.glue.settings.MaxParallelLaunches)
+		b.Logf("limit (%s): %s", []string{"JSON", "protobuf"}[i], readCPU(r.w.cluster).since(cpu).describe(d, len(jobs)))
 		drain(b, r.w.cs, limitNS)
 		settle()
 		rates[i] = float64(len(jobs)) / d.Seconds()
