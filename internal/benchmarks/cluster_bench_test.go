@@ -65,6 +65,7 @@ func runBurst(b *testing.B, name string, n int, prepare func(*world)) burst {
 	g := w.startGlue("glue-0")
 	done := w.waitLaunched(b, g, ids, 15*time.Minute)
 	cpu = readCPU(w.cluster).since(cpu)
+	pods, running, _ := countPods(w.cs, w.ns)
 	first, calls := w.api.sinceFirstPull()
 	_, lastCreate := g.kube.createdCount()
 	// Writes still queued when the last launch was complete would be missed: show them.
@@ -77,7 +78,7 @@ func runBurst(b *testing.B, name string, n int, prepare func(*world)) burst {
 		first.Sub(g.started).Round(time.Millisecond), g.settings.MaxParallelLaunches, g.settings.KubeAPIQPS, g.settings.KubeAPIBurst, rate)
 	b.Logf("%s: ClearML calls %.2f per task %v; in the second after %v; Kubernetes requests %v",
 		name, float64(sum(calls))/float64(n), calls, subtract(later, calls), g.kube.snapshot(false))
-	b.Logf("%s, glue start to last launch complete: %s", name, cpu.describe(done.Sub(g.started), n))
+	b.Logf("%s, glue start to last launch complete: %s; task pods then %d (%d running)", name, cpu.describe(done.Sub(g.started), n), pods, running)
 	return burst{w: w, ids: ids, rate: rate, calls: calls, glue: g}
 }
 
@@ -99,7 +100,9 @@ func limitRun(b *testing.B, r burst) (bare, protobuf float64) {
 		jobs := r.w.buildJobs(r.ids, func(i int) string { return burstQueues[i%len(burstQueues)] }, limitNS)
 		cpu := readCPU(r.w.cluster)
 		d := createJobs(b, cs, jobs, r.glue.settings.MaxParallelLaunches)
-		b.Logf("limit (%s): %s", []string{"JSON", "protobuf"}[i], readCPU(r.w.cluster).since(cpu).describe(d, len(jobs)))
+		cpu = readCPU(r.w.cluster).since(cpu)
+		pods, running, _ := countPods(r.w.cs, limitNS)
+		b.Logf("limit (%s): %s; task pods then %d (%d running)", []string{"JSON", "protobuf"}[i], cpu.describe(d, len(jobs)), pods, running)
 		drain(b, r.w.cs, limitNS)
 		settle()
 		rates[i] = float64(len(jobs)) / d.Seconds()

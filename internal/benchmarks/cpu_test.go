@@ -2,6 +2,10 @@ package benchmarks
 
 import (
 	"fmt"
+	"os/exec"
+	"testing"
+
+	"gotest.tools/v3/assert"
 	"maps"
 	"os"
 	"path/filepath"
@@ -47,8 +51,12 @@ func procCPU(pid string) float64 {
 	if err != nil {
 		return 0
 	}
-	// The command name (field 2) may hold spaces: count fields after its closing parenthesis.
-	s := string(b)
+	return statCPU(string(b))
+}
+
+// statCPU reads utime+stime from a /proc/<pid>/stat line. The command name (field 2) may hold
+// spaces and parentheses: fields are counted after its last closing parenthesis.
+func statCPU(s string) float64 {
 	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
 	if len(fields) < 13 {
 		return 0
@@ -97,4 +105,34 @@ func (u cpuUse) describe(wall time.Duration, n int) string {
 	}
 	return fmt.Sprintf("CPU %s; machine %.2f s busy in %.2f s wall (%.0f %% of its cores)",
 		strings.Join(parts, ", "), u["machine"], wall.Seconds(), 100*u["machine"]/wall.Seconds()/float64(runtime.NumCPU()))
+}
+
+func TestCPUAccounting(t *testing.T) {
+	// A command name with spaces and parentheses; utime 250 and stime 50 ticks.
+	line := "4242 (a (b) c) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 1 0 100 0 0"
+	assert.Equal(t, statCPU(line), 3.0)
+	assert.Equal(t, statCPU("garbage"), 0.0)
+
+	// A process run from a cluster's bin directory is counted under its binary's name.
+	bin := filepath.Join(t.TempDir(), "clusters", "c1", "bin")
+	must(t, os.MkdirAll(bin, 0o755))
+	sh, err := exec.LookPath("sh")
+	must(t, err)
+	must(t, os.Symlink(sh, filepath.Join(bin, "busy")))
+	before := readCPU("c1")
+	cmd := exec.Command(filepath.Join(bin, "busy"), "-c", "i=0; while [ $i -lt 400000 ]; do i=$((i+1)); done; echo done; read -r x") // waits on stdin, no child
+	out, err := cmd.StdoutPipe()
+	must(t, err)
+	_, err = cmd.StdinPipe()
+	must(t, err)
+	must(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	_, err = out.Read(make([]byte, 4)) // the loop is over
+	must(t, err)
+	used := readCPU("c1").since(before)
+	assert.Assert(t, used["busy"] > 0.1, "%v", used)
+	assert.Assert(t, used["machine"] >= used["busy"], "%v", used)
+	_, other := readCPU("c2")["busy"]
+	assert.Assert(t, !other, "another cluster's processes are not counted")
+	assert.Assert(t, strings.Contains(used.describe(time.Second, 10), "busy"), used.describe(time.Second, 10))
 }

@@ -626,17 +626,22 @@ func drain(tb testing.TB, cs kubernetes.Interface, ns string) {
 
 // countRunning returns how many pods of ns run.
 func countRunning(cs kubernetes.Interface, ns string) (int, error) {
+	_, running, err := countPods(cs, ns)
+	return running, err
+}
+
+// countPods returns how many task pods ns holds and how many of them run.
+func countPods(cs kubernetes.Interface, ns string) (total, running int, err error) {
 	pods, err := cs.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{ResourceVersion: "0", LabelSelector: podtemplate.LabelTaskID})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	n := 0
 	for _, p := range pods.Items {
 		if p.Status.Phase == corev1.PodRunning {
-			n++
+			running++
 		}
 	}
-	return n, nil
+	return len(pods.Items), running, nil
 }
 
 // countJobs returns how many Jobs ns holds, from a one-item page (the rest is counted by the
