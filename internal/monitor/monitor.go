@@ -92,12 +92,7 @@ func New(opts Options) *Monitor {
 	}
 	jobInf := factory.Batch().V1().Jobs()
 	podInf := factory.Core().V1().Pods()
-	_ = podInf.Informer().AddIndexers(cache.Indexers{byTaskIndex: func(obj any) ([]string, error) {
-		if id := taskOf(obj); id != "" {
-			return []string{id}, nil
-		}
-		return nil, nil
-	}})
+	_ = podInf.Informer().AddIndexers(cache.Indexers{byTaskIndex: byTask})
 	_, _ = jobInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: m.enqueue, UpdateFunc: func(_, o any) { m.enqueue(o) }, DeleteFunc: m.enqueue,
 	})
@@ -108,6 +103,14 @@ func New(opts Options) *Monitor {
 	m.pods = podInf.Informer().GetIndexer()
 	m.synced = []cache.InformerSynced{jobInf.Informer().HasSynced, podInf.Informer().HasSynced}
 	return m
+}
+
+// byTask indexes pods by their task.
+func byTask(obj any) ([]string, error) {
+	if id := taskOf(obj); id != "" {
+		return []string{id}, nil
+	}
+	return nil, nil
 }
 
 // Tracker is the admission bookkeeping the monitor keeps current.
