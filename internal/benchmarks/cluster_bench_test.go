@@ -61,6 +61,7 @@ func runBurst(b *testing.B, name string, n int, prepare func(*world)) burst {
 		prepare(w)
 	}
 	ids := w.newTasks(n, burstQueues)
+	settle(b, w.cluster) // the install and the previous run's clean-up
 	cpu := readCPU(w.cluster)
 	g := w.startGlue("glue-0")
 	done := w.waitLaunched(b, g, ids, 15*time.Minute)
@@ -89,7 +90,7 @@ func runBurst(b *testing.B, name string, n int, prepare func(*world)) burst {
 // glue speaks (as the cluster's own controllers do), so the glue's gain from it shows apart.
 func limitRun(b *testing.B, r burst) (bare, protobuf float64) {
 	drain(b, r.w.cs, r.w.ns)
-	settle()
+	settle(b, r.w.cluster)
 	pb := rest.CopyConfig(r.w.admin)
 	pb.ContentType = "application/vnd.kubernetes.protobuf"
 	pbClient, err := kubernetes.NewForConfig(pb)
@@ -104,16 +105,29 @@ func limitRun(b *testing.B, r burst) (bare, protobuf float64) {
 		pods, running, _ := countPods(r.w.cs, limitNS)
 		b.Logf("limit (%s): %s; task pods then %d (%d running)", []string{"JSON", "protobuf"}[i], cpu.describe(d, len(jobs)), pods, running)
 		drain(b, r.w.cs, limitNS)
-		settle()
+		settle(b, r.w.cluster)
 		rates[i] = float64(len(jobs)) / d.Seconds()
 	}
 	return rates[0], rates[1]
 }
 
-// settle waits BENCH_SETTLE_SECONDS (3) after a drain: the deletions' after-work (garbage
-// collection, Events, etcd) otherwise runs into the next measured burst, whichever it is.
-func settle() {
+// settle waits after a drain until the cluster is quiet: BENCH_SETTLE_SECONDS (3), then until
+// its processes used less than a fifth of a core over one second (at most a minute more). The
+// deletions' after-work (garbage collection, Events, etcd) otherwise runs into the next measured
+// run, whichever it is: with a fixed 3 s the API server's CPU per create varied twofold between
+// limit runs of the same benchmark.
+func settle(tb testing.TB, cluster string) {
+	start := time.Now()
 	time.Sleep(time.Duration(envInt("BENCH_SETTLE_SECONDS", 3)) * time.Second)
+	for deadline := time.Now().Add(time.Minute); ; {
+		before := readCPU(cluster)
+		time.Sleep(time.Second)
+		busy := readCPU(cluster).since(before).cluster()
+		if busy < 0.2 || time.Now().After(deadline) {
+			tb.Logf("settled after %s (cluster %.2f CPU s in the last second)", time.Since(start).Round(100*time.Millisecond), busy)
+			return
+		}
+	}
 }
 
 // BenchmarkThroughput: BENCH_TASKS (2,000) tasks pre-enqueued over 4 queues until every launch
@@ -255,8 +269,8 @@ func BenchmarkIdle(b *testing.B) {
 		w.api.snapshot(true)
 		g := w.startGlue("glue-0")
 		g.waitServing(b, 2*time.Minute)
-		startup := w.api.snapshot(false)
-		b.Logf("%d queues: start-up requests to Kubernetes %v, to ClearML %v", n, g.kube.snapshot(false), startup)
+		startup := g.callsAtServing
+		b.Logf("%d queues: start-up requests to Kubernetes %v, to ClearML %v", n, g.kubeAtServing, startup)
 		b.ReportMetric(float64(sum(startup)), fmt.Sprintf("startup_clearml_calls_%d_queues", n))
 		glues = append(glues, &idle{n: n, w: w, g: g})
 	}

@@ -94,6 +94,17 @@ func (u cpuUse) since(before cpuUse) cpuUse {
 	return out
 }
 
+// cluster is the CPU seconds of the cluster's processes alone.
+func (u cpuUse) cluster() float64 {
+	var t float64
+	for k, v := range u {
+		if k != "bench" && k != "machine" {
+			t += v
+		}
+	}
+	return t
+}
+
 // describe formats the use over wall: each part's CPU seconds, per task when n > 0, and how busy
 // the machine's cores were.
 func (u cpuUse) describe(wall time.Duration, n int) string {
@@ -132,6 +143,7 @@ func TestCPUAccounting(t *testing.T) {
 	used := readCPU("c1").since(before)
 	assert.Assert(t, used["busy"] > 0.1, "%v", used)
 	assert.Assert(t, used["machine"] >= used["busy"], "%v", used)
+	assert.Equal(t, used.cluster(), used["busy"])
 	_, other := readCPU("c2")["busy"]
 	assert.Assert(t, !other, "another cluster's processes are not counted")
 	assert.Assert(t, strings.Contains(used.describe(time.Second, 10), "busy"), used.describe(time.Second, 10))

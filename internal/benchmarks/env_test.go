@@ -158,8 +158,12 @@ type glueProc struct {
 	started  time.Time
 	serving  chan struct{}
 	servedAt time.Time
-	stop     func()
-	errc     chan error
+	// The ClearML calls (of w.api, since its last reset) and Kubernetes requests made before
+	// the glue logged "serving", read as it logs it: a snapshot after waitServing returns would
+	// count the first polls too when the benchmark process is slow to wake.
+	callsAtServing, kubeAtServing map[string]int
+	stop                          func()
+	errc                          chan error
 }
 
 // startGlue runs controller.Run with the chart's ServiceAccount and the settings the chart's
@@ -173,7 +177,12 @@ func (w *world) startGlue(pod string) *glueProc {
 	must(w.tb, err)
 	g.settings = settings
 	var once sync.Once
-	h := &servingHandler{signal: func() { once.Do(func() { g.servedAt = time.Now(); close(g.serving) }) },
+	h := &servingHandler{signal: func() {
+		once.Do(func() {
+			g.servedAt, g.callsAtServing, g.kubeAtServing = time.Now(), w.api.snapshot(false), g.kube.snapshot(false)
+			close(g.serving)
+		})
+	},
 		out: slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})}
 	g.started = time.Now()
 	glue := testenv.StartGlue(cfg, settings, slog.New(h), func(err error) {
