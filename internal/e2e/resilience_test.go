@@ -185,10 +185,11 @@ agentk8sglue:
 	for _, ep := range []string{"tasks.enqueue_many", "tasks.edit_hyper_params"} {
 		e.emu.InjectFault(emulator.Fault{Endpoint: ep, Count: 1 << 30, Latency: 150 * time.Millisecond})
 	}
-	// More tasks than launches in flight (32), so the kill finds some launched, some popped and
-	// half done, and some still queued.
+	// Five times the launches in flight (32), so the kill finds some launched, some popped and
+	// half done, and some still queued: each wave of reads waits 600 ms, so launching them all
+	// takes five waves. With 60 (two waves), a CI run under -race first looked after all were out.
 	var ids []string
-	for i := range 60 {
+	for i := range 160 {
 		ids = append(ids, e.task("work", fmt.Sprintf("t-%d", i), emulator.TaskSpec{}))
 	}
 	glue := e.startGlueProcess("glue-killed")
