@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -382,6 +383,30 @@ func TestListenAndServe(t *testing.T) {
 		t.Fatal("ListenAndServe did not return after cancel")
 	}
 	assert.ErrorContains(t, emulator.New(emulator.Options{}).ListenAndServe(context.Background(), "256.0.0.1:1"), "256.0.0.1")
+}
+
+// A connection that never sends a request (an HTTP client's spare) does not hold the shutdown:
+// net/http counts it busy for 5 s, which is all the demo waits before it kills the emulator.
+func TestListenAndServeStopsWithAnIdleConnectionOpen(t *testing.T) {
+	srv := emulator.New(emulator.Options{AccessKey: "k", SecretKey: "s"})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.ListenAndServe(ctx, "127.0.0.1:0") }()
+	deadline := time.Now().Add(5 * time.Second)
+	for srv.URL() == "" && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL(), "http://"))
+	assert.NilError(t, err)
+	defer conn.Close()
+	time.Sleep(100 * time.Millisecond) // accepted
+	cancel()
+	select {
+	case err := <-done:
+		assert.NilError(t, err)
+	case <-time.After(4 * time.Second):
+		t.Fatal("ListenAndServe still waiting for a connection that sent nothing")
+	}
 }
 
 // TestDirectStatusWrites: tasks.update and tasks.edit set a status with no state machine,
