@@ -445,7 +445,7 @@ func (m *Monitor) hint(taskID string, set func(*hint)) {
 func (m *Monitor) Reconcile(ctx context.Context) error {
 	ids := map[string]bool{}
 	for _, o := range m.jobs.List() {
-		if j, ok := o.(*batchv1.Job); ok && podtemplate.JobEnd(j) == "" { // not an endedJob
+		if j, ok := o.(*batchv1.Job); ok { // live: the transform caches an ended Job as an endedJob
 			ids[j.Labels[podtemplate.LabelTaskID]] = true
 		}
 	}

@@ -362,15 +362,25 @@ func TestFaultsAndHooks(t *testing.T) {
 	assert.ErrorContains(t, srv.SetTaskStatus("nope", "queued"), "no task")
 }
 
-func TestListenAndServe(t *testing.T) {
-	srv := emulator.New(emulator.Options{AccessKey: "k", SecretKey: "s"})
+// listen starts srv.ListenAndServe on a free port and waits until it has a URL; cancel stops it
+// and done receives what it returned.
+func listen(t *testing.T, srv *emulator.Server) (cancel func(), done <-chan error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.ListenAndServe(ctx, "127.0.0.1:0") }()
+	t.Cleanup(cancel)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe(ctx, "127.0.0.1:0") }()
 	deadline := time.Now().Add(5 * time.Second)
 	for srv.URL() == "" && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
+	assert.Assert(t, srv.URL() != "", "the emulator did not listen within 5 s")
+	return cancel, errc
+}
+
+func TestListenAndServe(t *testing.T) {
+	srv := emulator.New(emulator.Options{AccessKey: "k", SecretKey: "s"})
+	cancel, done := listen(t, srv)
 	resp, err := http.Post(srv.URL()+"/auth.login", "application/json", nil)
 	assert.NilError(t, err)
 	resp.Body.Close()
@@ -389,13 +399,7 @@ func TestListenAndServe(t *testing.T) {
 // net/http counts it busy for 5 s, which is all the demo waits before it kills the emulator.
 func TestListenAndServeStopsWithAnIdleConnectionOpen(t *testing.T) {
 	srv := emulator.New(emulator.Options{AccessKey: "k", SecretKey: "s"})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.ListenAndServe(ctx, "127.0.0.1:0") }()
-	deadline := time.Now().Add(5 * time.Second)
-	for srv.URL() == "" && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	cancel, done := listen(t, srv)
 	conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL(), "http://"))
 	assert.NilError(t, err)
 	defer conn.Close()

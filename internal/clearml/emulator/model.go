@@ -27,6 +27,7 @@ type Task struct {
 	Hyperparams   map[string]map[string]HyperParam
 	Tags          []string
 	SystemTags    []string
+	order         int // its place in creation order (Server.taskOrder)
 }
 
 // ExecutionQueue is execution.queue: the queue the task was last enqueued to.

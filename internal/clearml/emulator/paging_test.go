@@ -104,6 +104,12 @@ func TestGetAllPaging(t *testing.T) {
 		ans := send(t, f.srv, request{path: "/tasks.get_all", header: f.auth, body: body})
 		assert.DeepEqual(t, listed(t, ans, "tasks"), f.ids["tasks"][:5])
 	})
+	t.Run("an id filter answers in creation order, unknown ids left out", func(t *testing.T) {
+		ids := f.ids["tasks"]
+		body := `{"id":["` + strings.Join([]string{ids[9], "nope", ids[2], ids[7], ids[2]}, `","`) + `"],"only_fields":["id"]}`
+		ans := send(t, f.srv, request{path: "/tasks.get_all", header: f.auth, body: body})
+		assert.DeepEqual(t, listed(t, ans, "tasks"), []string{ids[2], ids[7], ids[9]})
+	})
 	t.Run("pages follow filters", func(t *testing.T) {
 		ans := send(t, f.srv, request{path: "/tasks.get_all", header: f.auth, body: `{"name":"task-1","page":0,"page_size":1}`})
 		assert.DeepEqual(t, listed(t, ans, "tasks"), f.ids["tasks"][10:11])
