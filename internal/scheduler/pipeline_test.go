@@ -25,6 +25,8 @@ type wire struct {
 	delay time.Duration
 	slow  map[string]time.Duration
 	gates map[string]chan struct{} // calls of an endpoint wait until its channel is closed
+	// before runs before each call is sent (after its gate), answered after it is answered.
+	before, answered func(endpoint string)
 	mu    sync.Mutex
 	calls map[string]int
 	now   map[string]int
@@ -55,7 +57,14 @@ func (w *wire) RoundTrip(r *http.Request) (*http.Response, error) {
 	} else {
 		time.Sleep(w.delay)
 	}
-	return http.DefaultTransport.RoundTrip(r)
+	if w.before != nil {
+		w.before(ep)
+	}
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if w.answered != nil {
+		w.answered(ep)
+	}
+	return resp, err
 }
 
 func (w *wire) count(ep string) int {

@@ -217,9 +217,10 @@ func (s *Scheduler) Run(ctx context.Context) error {
 // queues), then pulls in priority order while admission allows, up to MaxParallel pops and
 // launches at once: against a server 20 ms away, serial pops alone would cap launches at 50/s.
 // Each pop holds its place in the admission tracker before it is sent, so pops in flight never
-// take more than the limits allow. The cycle returns once its pops have answered; their
-// launches go on. The pending queue is not read: what waits there is either ours (and has an
-// object the monitor watches) or another glue's.
+// take more than the limits allow; the tasks they will return are read ahead of them
+// (readahead.go). The cycle returns once its pops have answered; their launches go on. The
+// pending queue is not read: what waits there is either ours (and has an object the monitor
+// watches) or another glue's.
 func (s *Scheduler) cycle(ctx context.Context) (bool, error) {
 	order, qerr := s.QueueIDs(ctx)
 	if qerr != nil {
@@ -245,6 +246,7 @@ func (s *Scheduler) cycle(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	ahead := s.readAhead(ctx, queues)
 	waiting := map[string]int{}
 	for _, q := range queues {
 		var oldest time.Time
@@ -278,11 +280,12 @@ func (s *Scheduler) cycle(ctx context.Context) (bool, error) {
 			continue
 		}
 		pops.Add(1)
+		ahead.popping(id)
 		s.wg.Go(func() {
 			release := sync.OnceFunc(func() { <-s.sem })
 			defer release()
-			taskID := s.pop(ctx, p)
-			if taskID == "" {
+			entry := s.pop(ctx, p)
+			if entry == nil {
 				mu.Lock()
 				drained[id] = true
 				mu.Unlock()
@@ -290,13 +293,14 @@ func (s *Scheduler) cycle(ctx context.Context) (bool, error) {
 				got.Store(true)
 			}
 			pops.Done()
-			if taskID == "" {
+			if entry == nil {
 				return
 			}
 			// A launch finishes even when shutdown starts, so the task ends in a Job or a queue.
 			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.CreateRetry+launchSlack)
 			defer cancel()
-			s.launch(lctx, snap, id, taskID, p.slot, time.Now(), release)
+			pulled := time.Now()
+			s.launch(lctx, snap, id, entry.Task, ahead.claim(lctx, *entry), p.slot, pulled, release)
 		})
 	}
 	pops.Wait()
@@ -321,9 +325,9 @@ func (s *Scheduler) hold(snap *Snapshot, queueID string) place {
 	return p
 }
 
-// pop takes the next task of the place's queue and moves the place to it; "" when the queue
-// had none left (or the call failed), the place released.
-func (s *Scheduler) pop(ctx context.Context, p place) string {
+// pop takes the next entry of the place's queue and moves the place to its task; nil when the
+// queue had none left (or the call failed), the place released.
+func (s *Scheduler) pop(ctx context.Context, p place) *clearml.QueueEntry {
 	// A pop must be seen through: a shutdown cancelling the call after the server popped
 	// would leave the task in no queue, so the call itself is not cancelled.
 	popCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), popTimeout)
@@ -334,12 +338,11 @@ func (s *Scheduler) pop(ctx context.Context, p place) string {
 		if err != nil {
 			s.opts.Logger.Warn("could not pull from queue", "queue", s.queueName(p.queueID), "err", err)
 		}
-		return ""
+		return nil
 	}
-	taskID := next.Entry.Task
 	metrics.TasksPulled.WithLabelValues(s.queueName(p.queueID)).Inc()
-	s.opts.Tracker.Rename(p.key, taskID)
-	return taskID
+	s.opts.Tracker.Rename(p.key, next.Entry.Task)
+	return &next.Entry
 }
 
 // next returns the first queue in priority order that holds tasks and is admitted now.
@@ -384,14 +387,18 @@ func (s *Scheduler) limit(snap *Snapshot, queueID string) string {
 	return ""
 }
 
-// launch runs one pulled task. The object is created first: it is the glue's own record that
-// the task is its (in its namespace, with its agent label and the queue it was pulled from),
-// and only then is the task pushed to the shared pending queue. A template error fails the
-// task; a transient failure puts it back at the front of its queue.
-func (s *Scheduler) launch(ctx context.Context, snap *Snapshot, queueID, taskID string, slot int, pulledAt time.Time, release func()) {
+// launch runs one pulled task (task is the task as read ahead, nil to read it). The object is
+// created first: it is the glue's own record that the task is its (in its namespace, with its
+// agent label and the queue it was pulled from), and only then is the task pushed to the shared
+// pending queue. A template error fails the task; a transient failure puts it back at the front
+// of its queue.
+func (s *Scheduler) launch(ctx context.Context, snap *Snapshot, queueID, taskID string, task map[string]any, slot int, pulledAt time.Time, release func()) {
 	name := s.queueName(queueID)
 	log := s.opts.Logger.With("task", taskID, "queue", name)
-	task, err := s.opts.Ops.Task(ctx, taskID)
+	var err error
+	if task == nil {
+		task, err = s.opts.Ops.Task(ctx, taskID)
+	}
 	if err != nil {
 		log.Warn("could not read pulled task", "err", err)
 		s.giveBack(ctx, taskID, queueID, "could not read task")

@@ -17,7 +17,8 @@ const (
 	createRetryMax     = 5 * time.Second
 	// popTimeout bounds queues.get_next_task, which a shutdown does not cancel (a pop whose
 	// answer is lost strands the task): it caps the ClearML client's retries (5 minutes by
-	// default) so a shutdown waits at most this long for a pop.
+	// default) so a shutdown waits at most this long for a pop. A cycle's read ahead of its pops
+	// (readahead.go) has the same bound.
 	popTimeout = time.Minute
 	// launchSlack is what a launch gets beyond CreateRetry for its ClearML calls (read the task,
 	// push it to the pending queue, or give it back) once shutdown has started.

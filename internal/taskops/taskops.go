@@ -48,7 +48,7 @@ type Ops struct {
 // New returns Ops for the given pending queue name.
 func New(c *clearml.Client, workerID, pendingQueue string, logger *slog.Logger) *Ops {
 	o := &Ops{Client: c, WorkerID: workerID, Logger: logger, pendingName: pendingQueue, pushes: map[string]*batch.Batcher[string, error]{}}
-	o.reads = batch.New(maxBatch, batchTimeout, o.readTasks)
+	o.reads = batch.New(maxBatch, batchTimeout, o.ReadTasks)
 	o.logs = batch.New(maxBatch, batchTimeout, o.writeLogs)
 	o.later = batch.New(maxBatch, batchTimeout, o.writeLogs).Lingering(logLinger)
 	return o
@@ -89,7 +89,9 @@ func (o *Ops) Task(ctx context.Context, taskID string) (map[string]any, error) {
 	return o.reads.Do(ctx, taskID)
 }
 
-func (o *Ops) readTasks(ctx context.Context, ids []string) ([]map[string]any, error) {
+// ReadTasks reads whole tasks in one tasks.get_all: one result per id, in order, nil for a task
+// that does not exist. At most maxBatch ids (the server's page).
+func (o *Ops) ReadTasks(ctx context.Context, ids []string) ([]map[string]any, error) {
 	var out struct {
 		Tasks []map[string]any `json:"tasks"`
 	}
