@@ -138,11 +138,11 @@ func settle(tb testing.TB, cluster string) {
 
 // BenchmarkThroughput: BENCH_TASKS (2,000) tasks pre-enqueued over 4 queues until every launch
 // is complete, with the glue as shipped (the chart's settings), against the same Jobs created
-// directly with client-go on the same cluster (the limit). Glue and limit runs alternate
-// (BENCH_REPS pairs); the ratio is taken per pair, then the median. The ClearML calls of the
-// bursts are counted per task.
+// directly with client-go (the limit), each run on a fresh cluster of the same shape. Glue and
+// limit runs alternate (BENCH_REPS pairs, 5); the ratio is taken per pair, then the median. The
+// ClearML calls of the bursts are counted per task.
 func BenchmarkThroughput(b *testing.B) {
-	n, reps := envInt("BENCH_TASKS", 2000), envInt("BENCH_REPS", 3)
+	n, reps := envInt("BENCH_TASKS", 2000), envInt("BENCH_REPS", 5)
 	var rates, limits, ratios, pbLimits, pbRatios, perTask []float64
 	for r := range reps {
 		run := runBurst(b, fmt.Sprintf("run %d, as shipped", r), n, nil)
@@ -344,7 +344,7 @@ options:
 // live_heap_mb_process_10k_jobs and rss_peak_mb_10k_jobs.
 // Runs on a cluster of its own (drainControllerArgs).
 func BenchmarkDrain(b *testing.B) {
-	n, maxPods := envInt("BENCH_DRAIN_TASKS", 10000), envInt("BENCH_DRAIN_MAX_PODS", 10000)
+	n, maxPods := envInt("BENCH_DRAIN_TASKS", 5000), envInt("BENCH_DRAIN_MAX_PODS", 10000)
 	kwokConfig := filepath.Join(b.TempDir(), "kwok.yaml")
 	must(b, os.WriteFile(kwokConfig, []byte(drainKwokConfig), 0o644))
 	cluster, err := localcluster.Start(context.Background(), localcluster.Options{Nodes: maxPods/1000 + 1,
