@@ -186,7 +186,7 @@ var idleEndpoints = []string{"queues.get_all", "workers.status_report"}
 // uniformly random phase of the poll cycle, then the benchmark waits until its launch is
 // complete (waitLaunched). launch overhead = get_next_task response written -> Job create
 // returned 201; queue to Job = enqueue -> same. Launch overhead runs at pollIntervalSeconds 1
-// (the interval is not part of it, and 1 s keeps 200 samples short); queue to Job runs at the
+// (the interval is not part of it, and 1 s keeps the samples short); queue to Job runs at the
 // chart's default interval, read from the rendered config. ClearML calls per launch are all the
 // calls of the samples but the idle poll's, divided by the samples.
 func BenchmarkLaunch(b *testing.B) {
@@ -195,7 +195,7 @@ func BenchmarkLaunch(b *testing.B) {
 		values  string
 		samples int
 	}{
-		{"poll=1s", "  pollIntervalSeconds: 1\n", envInt("BENCH_LAUNCHES", 200)},
+		{"poll=1s", "  pollIntervalSeconds: 1\n", envInt("BENCH_LAUNCHES", 100)},
 		{"poll=default", "", envInt("BENCH_QUEUE_SAMPLES", 30)},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
@@ -344,7 +344,7 @@ options:
 // live_heap_mb_process_10k_jobs and rss_peak_mb_10k_jobs.
 // Runs on a cluster of its own (drainControllerArgs).
 func BenchmarkDrain(b *testing.B) {
-	n, maxPods := envInt("BENCH_DRAIN_TASKS", 5000), envInt("BENCH_DRAIN_MAX_PODS", 10000)
+	n, maxPods := envInt("BENCH_DRAIN_TASKS", 2000), envInt("BENCH_DRAIN_MAX_PODS", 10000)
 	kwokConfig := filepath.Join(b.TempDir(), "kwok.yaml")
 	must(b, os.WriteFile(kwokConfig, []byte(drainKwokConfig), 0o644))
 	cluster, err := localcluster.Start(context.Background(), localcluster.Options{Nodes: maxPods/1000 + 1,

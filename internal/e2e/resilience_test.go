@@ -186,8 +186,10 @@ agentk8sglue:
 		e.emu.InjectFault(emulator.Fault{Endpoint: ep, Count: 1 << 30, Latency: 150 * time.Millisecond})
 	}
 	// Five times the launches in flight (32), so the kill finds some launched, some popped and
-	// half done, and some still queued: each wave of reads waits 600 ms, so launching them all
-	// takes five waves. With 60 (two waves), a CI run under -race first looked after all were out.
+	// half done, and some still queued: every read waits 600 ms, and the reads ahead of the pops
+	// (scheduler/readahead.go) reach ~30 tasks past the first 32 pops, ~60 past the next, so
+	// launching them all takes four waves of reads. With 60 (two waves), a CI run under -race
+	// first looked after all were out.
 	var ids []string
 	for i := range 160 {
 		ids = append(ids, e.task("work", fmt.Sprintf("t-%d", i), emulator.TaskSpec{}))
@@ -197,6 +199,7 @@ agentk8sglue:
 	assert.NilError(t, glue.Process.Signal(syscall.SIGKILL))
 	_ = glue.Wait()
 	killedAt := len(e.jobsOf(ids))
+	t.Logf("killed with %d of %d tasks launched", killedAt, len(ids))
 	assert.Assert(t, killedAt < len(ids), "all tasks launched before the kill: the test proves nothing")
 
 	e.emu.ClearFaults()
