@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"gotest.tools/v3/assert"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -23,6 +25,7 @@ import (
 	"github.com/clearml-glue/clearml-glue/internal/clearml"
 	"github.com/clearml-glue/clearml-glue/internal/clearml/emulator"
 	"github.com/clearml-glue/clearml-glue/internal/localcluster"
+	"github.com/clearml-glue/clearml-glue/internal/podtemplate"
 	"github.com/clearml-glue/clearml-glue/internal/testenv"
 )
 
@@ -57,9 +60,18 @@ agentk8sglue:
 }
 
 func (e *env) jobsOf(ids []string) []string {
+	e.t.Helper()
+	// One LIST, not a GET per task: on a slow API server 160 GETs took seconds, long enough for
+	// the controller-killed test's launches to all be out before it looked.
+	l, err := e.cs.BatchV1().Jobs(e.ns).List(context.Background(), metav1.ListOptions{LabelSelector: podtemplate.LabelTaskID})
+	assert.NilError(e.t, err)
+	have := map[string]bool{}
+	for _, j := range l.Items {
+		have[j.Labels[podtemplate.LabelTaskID]] = true
+	}
 	var found []string
 	for _, id := range ids {
-		if _, err := e.job(id); err == nil {
+		if have[id] {
 			found = append(found, id)
 		}
 	}
