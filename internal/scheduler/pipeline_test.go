@@ -25,12 +25,13 @@ type wire struct {
 	delay time.Duration
 	slow  map[string]time.Duration
 	gates map[string]chan struct{} // calls of an endpoint wait until its channel is closed
-	// before runs before each call is sent (after its gate), answered after it is answered.
-	before, answered func(endpoint string)
 	mu    sync.Mutex
 	calls map[string]int
 	now   map[string]int
 	peak  map[string]int
+
+	// before runs before each call is sent (after its gate), answered after it is answered.
+	before, answered func(endpoint string)
 }
 
 func newWire(delay time.Duration) *wire {
