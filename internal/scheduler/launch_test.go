@@ -110,6 +110,21 @@ func TestLaunch(t *testing.T) {
 		assert.Equal(t, task.Hyperparams["properties"]["k8s-queue"].Value, "work")
 	})
 
+	t.Run("should keep a pending reason reported before its pending push", func(t *testing.T) {
+		r := newRig(t, nil)
+		const reason = "ImagePullBackOff (Back-off pulling image)"
+		// The monitor can see the pod waiting before the create's answer is back.
+		r.cs.PrependReactor("create", "jobs", func(a k8stesting.Action) (bool, runtime.Object, error) {
+			job := a.(k8stesting.CreateAction).GetObject().(*batchv1.Job)
+			assert.NilError(t, r.sched.opts.Ops.ReportPending(context.Background(), job.Labels[podtemplate.LabelTaskID], reason))
+			return false, nil, nil
+		})
+		id := r.pull("a")
+		task := r.task(id)
+		assert.Equal(t, task.StatusReason, clearml.PendingQueueReason, "pushed to the pending queue")
+		assert.Equal(t, task.StatusMessage, clearml.GlueStatusMessagePrefix+reason)
+	})
+
 	t.Run("should run again a task whose finished Job of an earlier run still exists", func(t *testing.T) {
 		r := newRig(t, nil)
 		id := r.emu.CreateTask(emulator.TaskSpec{Name: "again"})

@@ -452,6 +452,10 @@ func (s *Scheduler) launch(ctx context.Context, snap *Snapshot, queueID, taskID 
 			return
 		}
 	}
+	// The push below writes its own status message: a pending reason the monitor reports before
+	// it is done is written again after it (taskops.HoldReports).
+	reports := s.opts.Ops.HoldReports(taskID)
+	defer reports(ctx, false)
 	if err := s.create(ctx, obj); err != nil {
 		if transient(err) {
 			log.Warn("kubernetes API unavailable; task goes back to the front of its queue", "err", err)
@@ -483,6 +487,7 @@ func (s *Scheduler) launch(ctx context.Context, snap *Snapshot, queueID, taskID 
 	})
 	s.setProperties(ctx, snap, taskID, name, slot, log)
 	push.Wait()
+	reports(ctx, true)
 	s.recordImage(ctx, task, obj, log)
 	metrics.TasksLaunched.WithLabelValues(name).Inc()
 	metrics.LaunchSeconds.Observe(time.Since(pulledAt).Seconds())

@@ -43,11 +43,15 @@ type Ops struct {
 	pendingName string
 	pendingID   string
 	pushes      map[string]*batch.Batcher[string, error] // by status message (the origin queue)
+
+	heldMu sync.Mutex        // not mu: PendingQueueID holds mu across calls
+	held   map[string]string // tasks whose reports are held (HoldReports) -> the last one made
 }
 
 // New returns Ops for the given pending queue name.
 func New(c *clearml.Client, workerID, pendingQueue string, logger *slog.Logger) *Ops {
-	o := &Ops{Client: c, WorkerID: workerID, Logger: logger, pendingName: pendingQueue, pushes: map[string]*batch.Batcher[string, error]{}}
+	o := &Ops{Client: c, WorkerID: workerID, Logger: logger, pendingName: pendingQueue, pushes: map[string]*batch.Batcher[string, error]{},
+		held: map[string]string{}}
 	o.reads = batch.New(maxBatch, batchTimeout, o.ReadTasks)
 	o.logs = batch.New(maxBatch, batchTimeout, o.writeLogs)
 	o.later = batch.New(maxBatch, batchTimeout, o.writeLogs).Lingering(logLinger)
@@ -277,11 +281,39 @@ func (o *Ops) SetContainer(ctx context.Context, taskID string, c *clearml.Contai
 
 // ReportPending shows why the task's pod waits as its status message.
 func (o *Ops) ReportPending(ctx context.Context, taskID, text string) error {
+	o.heldMu.Lock()
+	if _, ok := o.held[taskID]; ok {
+		o.held[taskID] = text
+	}
+	o.heldMu.Unlock()
 	if _, err := o.Client.TasksUpdate(ctx, clearml.TasksUpdateRequest{Task: taskID, StatusMessage: clearml.GlueStatusMessagePrefix + text}); err != nil {
 		metrics.ClearMLErrors.WithLabelValues("tasks.update").Inc()
 		return fmt.Errorf("report pending status of task %s: %w", taskID, err)
 	}
 	return nil
+}
+
+// HoldReports is called before a launch creates the task's object. The pending push that follows
+// writes its own status message, which would hide a pending reason reported in between (the
+// monitor can see the pod waiting before the create's answer is back). The returned release,
+// called with again once the push is done, writes the last such report again; called without
+// (or a second time), it only forgets the task.
+func (o *Ops) HoldReports(taskID string) (release func(ctx context.Context, again bool)) {
+	o.heldMu.Lock()
+	o.held[taskID] = ""
+	o.heldMu.Unlock()
+	return func(ctx context.Context, again bool) {
+		o.heldMu.Lock()
+		text, ok := o.held[taskID]
+		delete(o.held, taskID)
+		o.heldMu.Unlock()
+		if !ok || !again || text == "" {
+			return
+		}
+		if err := o.ReportPending(ctx, taskID, text); err != nil {
+			o.Logger.Warn("could not report the pending reason again after the push", "task", taskID, "err", err)
+		}
+	}
 }
 
 // PendingQueueID resolves the hidden pending queue, creating it with the k8s-glue system tag

@@ -76,3 +76,36 @@ func TestResolveQueuesCreatesAMissingPendingQueue(t *testing.T) {
 	assert.Equal(t, emu.Calls("queues.get_all"), 1)
 	assert.Equal(t, emu.Calls("queues.create"), 1)
 }
+
+// A pending reason reported while a launch holds the task's reports survives the push that
+// follows (the push writes its own status message); released without "again", nothing is sent.
+func TestHoldReports(t *testing.T) {
+	const report = "ImagePullBackOff (Back-off pulling image)"
+	for name, tc := range map[string]struct {
+		report, again bool
+		want          string
+	}{
+		"a report made before the push is written again after it": {report: true, again: true, want: clearml.GlueStatusMessagePrefix + report},
+		"no report: the push's message stays":                     {again: true, want: "from queue work"},
+		"released without again: nothing written again":           {report: true, want: "from queue work"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			o, emu := newOps(t)
+			ctx := context.Background()
+			_, err := emu.CreateQueue("work")
+			assert.NilError(t, err)
+			id := emu.CreateTask(emulator.TaskSpec{Name: "t"})
+			assert.NilError(t, emu.Enqueue(id, "work"))
+			release := o.HoldReports(id)
+			if tc.report {
+				assert.NilError(t, o.ReportPending(ctx, id, report))
+			}
+			assert.NilError(t, o.PushPending(ctx, id, "from queue work"))
+			release(ctx, tc.again)
+			release(ctx, true) // a second call does nothing
+			task, _ := emu.Task(id)
+			assert.Equal(t, task.StatusMessage, tc.want)
+			assert.Equal(t, len(o.held), 0, "the task is forgotten")
+		})
+	}
+}
