@@ -52,14 +52,17 @@ type burst struct {
 	glue  *glueProc
 }
 
-// freshCluster starts a local cluster for one measured run; stop it as soon as the run is over
-// (it is stopped at the end of the benchmark otherwise). A run on the shared cluster competed
-// with the previous run's after-work: after a 2,000-Job run and its clean-up, the cluster's
-// processes used about one of the two cores for minutes, and the API server spent from 2.5 to
-// 9.6 ms per create from one run to the next.
-func freshCluster(b *testing.B) (*localcluster.Cluster, func()) {
+// freshCluster starts a local cluster for one measured run (opts without Logf log to b); stop
+// it as soon as the run is over (it is stopped at the end of the benchmark otherwise). A run on
+// the shared cluster competed with the previous run's after-work: after a 2,000-Job run and its
+// clean-up, the cluster's processes used about one of the two cores for minutes, and the API
+// server spent from 2.5 to 9.6 ms per create from one run to the next.
+func freshCluster(b *testing.B, opts localcluster.Options) (*localcluster.Cluster, func()) {
 	b.Helper()
-	c, err := localcluster.Start(context.Background(), localcluster.Options{Nodes: clusterNodes, StageFiles: []string{stagesFile}, Logf: b.Logf})
+	if opts.Logf == nil {
+		opts.Logf = b.Logf
+	}
+	c, err := localcluster.Start(context.Background(), opts)
 	must(b, err)
 	stop := sync.OnceFunc(func() { must(b, c.Stop()) })
 	b.Cleanup(stop)
@@ -71,7 +74,7 @@ func freshCluster(b *testing.B) (*localcluster.Cluster, func()) {
 // then it stops glue and cluster. The time runs from the first get_next_task that returned a
 // task; start-up before it is logged apart.
 func runBurst(b *testing.B, name string, n int, prepare func(*world)) burst {
-	cluster, stop := freshCluster(b)
+	cluster, stop := freshCluster(b, clusterShape)
 	defer stop()
 	w := newWorldOn(b, cluster, "hold", burstValues, burstQueues...)
 	if prepare != nil {
@@ -108,7 +111,7 @@ func runBurst(b *testing.B, name string, n int, prepare func(*world)) burst {
 func limitRun(b *testing.B, r burst) (bare, protobuf float64) {
 	rates := make([]float64, 2)
 	for i, contentType := range []string{"application/json", "application/vnd.kubernetes.protobuf"} {
-		cluster, stop := freshCluster(b)
+		cluster, stop := freshCluster(b, clusterShape)
 		cfg := cluster.RESTConfig()
 		cfg.ContentType = contentType
 		cs, err := kubernetes.NewForConfig(cfg)
@@ -347,10 +350,8 @@ func BenchmarkDrain(b *testing.B) {
 	n, maxPods := envInt("BENCH_DRAIN_TASKS", 2000), envInt("BENCH_DRAIN_MAX_PODS", 10000)
 	kwokConfig := filepath.Join(b.TempDir(), "kwok.yaml")
 	must(b, os.WriteFile(kwokConfig, []byte(drainKwokConfig), 0o644))
-	cluster, err := localcluster.Start(context.Background(), localcluster.Options{Nodes: maxPods/1000 + 1,
-		StageFiles: []string{stagesFile, kwokConfig}, ExtraArgs: drainControllerArgs, Logf: b.Logf})
-	must(b, err)
-	b.Cleanup(func() { must(b, cluster.Stop()) })
+	cluster, _ := freshCluster(b, localcluster.Options{Nodes: maxPods/1000 + 1,
+		StageFiles: []string{stagesFile, kwokConfig}, ExtraArgs: drainControllerArgs})
 	queues := []string{"drain-0", "drain-1", "drain-2", "drain-3"}
 	values := fmt.Sprintf("agentk8sglue:\n  maxPods: %d\n  queues: {drain-0: {}, drain-1: {}, drain-2: {}, drain-3: {}}\n", maxPods)
 	w := newWorldOn(b, cluster, "", values, queues...)

@@ -56,7 +56,6 @@ type world struct {
 	tb      testing.TB
 	cluster string // its name, for readCPU
 	ns      string
-	admin   *rest.Config
 	cs      kubernetes.Interface
 	emu     *emulator.Server
 	api     *apiRecorder
@@ -82,7 +81,7 @@ func newWorldOn(tb testing.TB, cluster *localcluster.Cluster, behavior, values s
 	tb.Helper()
 	cs, err := cluster.Clientset()
 	must(tb, err)
-	w := &world{tb: tb, cluster: cluster.Name, admin: cluster.RESTConfig(), cs: cs}
+	w := &world{tb: tb, cluster: cluster.Name, cs: cs}
 	w.ns = newNamespace(tb, cs, "bench")
 
 	w.emu = emulator.New(emulator.Options{AccessKey: accessKey, SecretKey: secretKey})

@@ -15,6 +15,9 @@ const stagesFile = "../../ci/kwok-stages.yaml"
 // BenchmarkHeap adds its own nodes for 10,000 (addNodes).
 const clusterNodes = 3
 
+// clusterShape is the shared cluster's, and that of the clusters each throughput run starts.
+var clusterShape = localcluster.Options{Nodes: clusterNodes, StageFiles: []string{stagesFile}}
+
 // TestMain starts a local control plane only when benchmarks were asked for (-bench), so
 // `go test ./...` runs the report test (skipped without BENCH_RESULTS) and nothing heavy.
 func TestMain(m *testing.M) {
@@ -22,5 +25,5 @@ func TestMain(m *testing.M) {
 	if f := flag.Lookup("test.bench"); f == nil || f.Value.String() == "" {
 		os.Exit(m.Run())
 	}
-	os.Exit(localcluster.Main(m, localcluster.Options{Nodes: clusterNodes, StageFiles: []string{stagesFile}}))
+	os.Exit(localcluster.Main(m, clusterShape))
 }

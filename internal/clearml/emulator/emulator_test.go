@@ -362,36 +362,40 @@ func TestFaultsAndHooks(t *testing.T) {
 	assert.ErrorContains(t, srv.SetTaskStatus("nope", "queued"), "no task")
 }
 
-// listen starts srv.ListenAndServe on a free port and waits until it has a URL; cancel stops it
-// and done receives what it returned.
-func listen(t *testing.T, srv *emulator.Server) (cancel func(), done <-chan error) {
+// listen starts srv.ListenAndServe on a free port and waits until it has a URL. stop cancels it
+// and returns what it returned, failing the test if it has not returned within the given time.
+func listen(t *testing.T, srv *emulator.Server) (stop func(within time.Duration) error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe(ctx, "127.0.0.1:0") }()
+	done := make(chan error, 1)
+	go func() { done <- srv.ListenAndServe(ctx, "127.0.0.1:0") }()
 	deadline := time.Now().Add(5 * time.Second)
 	for srv.URL() == "" && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	assert.Assert(t, srv.URL() != "", "the emulator did not listen within 5 s")
-	return cancel, errc
+	return func(within time.Duration) error {
+		t.Helper()
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(within):
+			t.Fatalf("ListenAndServe did not return within %s of cancel", within)
+			return nil
+		}
+	}
 }
 
 func TestListenAndServe(t *testing.T) {
 	srv := emulator.New(emulator.Options{AccessKey: "k", SecretKey: "s"})
-	cancel, done := listen(t, srv)
+	stop := listen(t, srv)
 	resp, err := http.Post(srv.URL()+"/auth.login", "application/json", nil)
 	assert.NilError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, resp.StatusCode, 401)
-	cancel()
-	select {
-	case err := <-done:
-		assert.NilError(t, err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("ListenAndServe did not return after cancel")
-	}
+	assert.NilError(t, stop(10*time.Second))
 	assert.ErrorContains(t, emulator.New(emulator.Options{}).ListenAndServe(context.Background(), "256.0.0.1:1"), "256.0.0.1")
 }
 
@@ -399,18 +403,12 @@ func TestListenAndServe(t *testing.T) {
 // net/http counts it busy for 5 s, which is all the demo waits before it kills the emulator.
 func TestListenAndServeStopsWithAnIdleConnectionOpen(t *testing.T) {
 	srv := emulator.New(emulator.Options{AccessKey: "k", SecretKey: "s"})
-	cancel, done := listen(t, srv)
+	stop := listen(t, srv)
 	conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL(), "http://"))
 	assert.NilError(t, err)
 	defer conn.Close()
 	time.Sleep(100 * time.Millisecond) // accepted
-	cancel()
-	select {
-	case err := <-done:
-		assert.NilError(t, err)
-	case <-time.After(4 * time.Second):
-		t.Fatal("ListenAndServe still waiting for a connection that sent nothing")
-	}
+	assert.NilError(t, stop(4*time.Second), "with a connection open that sent nothing")
 }
 
 // TestDirectStatusWrites: tasks.update and tasks.edit set a status with no state machine,
