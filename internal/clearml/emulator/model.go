@@ -237,6 +237,9 @@ type queue struct {
 	Created, LastUpdate            time.Time
 	Tags, SystemTags               []string
 	Entries                        []entry
+	// queued counts each task's entries: a task not in the queue, the common case when a task is
+	// enqueued (the server removes it from every other queue), is answered without a scan.
+	queued map[string]int
 }
 
 // entry is one queued task.
@@ -268,13 +271,39 @@ func (q *queue) doc() map[string]any {
 }
 
 func (q *queue) position(taskID string) int {
+	if q.queued[taskID] == 0 {
+		return -1
+	}
 	return slices.IndexFunc(q.Entries, func(e entry) bool { return e.Task == taskID })
+}
+
+// push appends an entry.
+func (q *queue) push(e entry) {
+	if q.queued == nil {
+		q.queued = map[string]int{}
+	}
+	q.Entries = append(q.Entries, e)
+	q.queued[e.Task]++
+}
+
+// popFront removes and returns the first entry; the queue must not be empty.
+func (q *queue) popFront() entry {
+	e := q.Entries[0]
+	q.Entries = q.Entries[1:]
+	if q.queued[e.Task]--; q.queued[e.Task] <= 0 {
+		delete(q.queued, e.Task)
+	}
+	return e
 }
 
 // removeTask drops every entry of the task and says how many there were.
 func (q *queue) removeTask(taskID string) int {
+	if q.queued[taskID] == 0 {
+		return 0
+	}
 	before := len(q.Entries)
 	q.Entries = slices.DeleteFunc(q.Entries, func(e entry) bool { return e.Task == taskID })
+	delete(q.queued, taskID)
 	return before - len(q.Entries)
 }
 

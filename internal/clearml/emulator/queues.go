@@ -50,7 +50,7 @@ func (s *Server) addTask(c *call, queueID, taskID string) *apiError {
 	if q.position(taskID) >= 0 {
 		return errTaskAlreadyQueued(taskID)
 	}
-	q.Entries = append(q.Entries, entry{Task: taskID, Added: c.now})
+	q.push(entry{Task: taskID, Added: c.now})
 	q.LastUpdate = c.now
 	return nil
 }
@@ -213,8 +213,7 @@ func queuesGetNextTask(s *Server, c *call) (any, *apiError) {
 	if len(q.Entries) == 0 || (req.Task != "" && q.Entries[0].Task != req.Task) {
 		return nil, nil
 	}
-	entry := q.Entries[0]
-	q.Entries = q.Entries[1:]
+	entry := q.popFront()
 	q.LastUpdate = c.now
 	data := map[string]any{"entry": map[string]any{"task": entry.Task, "added": wireTime(entry.Added)}}
 	if t, ok := s.tasks[entry.Task]; ok {
