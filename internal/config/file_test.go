@@ -13,8 +13,8 @@ func TestParseAppliesDefaults(t *testing.T) {
 	assert.NilError(t, err)
 	assert.Equal(t, f.TaskKind, TaskKindJob)
 	assert.Equal(t, f.PendingQueue, "k8s_scheduler")
-	assert.Equal(t, f.PollIntervalSeconds, 1.5)
-	assert.Equal(t, f.PollInterval(), 1500*time.Millisecond)
+	assert.Equal(t, f.PollIntervalSeconds, 1.2)
+	assert.Equal(t, f.PollInterval(), 1200*time.Millisecond)
 	assert.Equal(t, f.AbortCheckInterval(), 5*time.Second, "not every poll: it reads every live task")
 	f.PollIntervalSeconds = 8
 	assert.Equal(t, f.AbortCheckInterval(), 8*time.Second)

@@ -262,7 +262,7 @@ outright when nothing here replaces it. YAML; "honoured" lists what NOTES.txt re
 {{- $_ := set $s "useImageEntrypoint" $truthy }}{{ $same = true }}
 {{- else if eq $name "CLEARML_AGENT_QUEUE_POLL_FREQ_SEC" }}
 {{- $replaces = "agentk8sglue.pollIntervalSeconds" }}{{ $ok = $number }}
-{{- if $ok }}{{ $secs := float64 $v }}{{ $same = eq $secs (float64 $g.pollIntervalSeconds) }}{{ if eq (float64 $g.pollIntervalSeconds) 1.5 }}{{ $_ := set $s "pollIntervalSeconds" $secs }}{{ $same = true }}{{ end }}{{ end }}
+{{- if $ok }}{{ $secs := float64 $v }}{{ $same = eq $secs (float64 $g.pollIntervalSeconds) }}{{ if eq (float64 $g.pollIntervalSeconds) 1.2 }}{{ $_ := set $s "pollIntervalSeconds" $secs }}{{ $same = true }}{{ end }}{{ end }}
 {{- else if eq $name "K8S_GLUE_QUEUE" }}
 {{- $replaces = "agentk8sglue.queue" }}
 {{- $same = or (eq $v (trim $g.queue)) (and (eq (trim $g.queue) "default") (not $g.queues)) }}
