@@ -39,8 +39,12 @@ func BenchmarkRequeueBehindLongQueues(b *testing.B) {
 	c := newClient(b, srv)
 	work, pending := mustQueue(b, srv, "work"), mustQueue(b, srv, "pending")
 	for i := range 2 * waiting {
+		queue := "pending"
+		if i < waiting {
+			queue = "work"
+		}
 		id := srv.CreateTask(emulator.TaskSpec{Name: fmt.Sprintf("task-%d", i)})
-		if err := srv.Enqueue(id, map[bool]string{true: "work", false: "pending"}[i < waiting]); err != nil {
+		if err := srv.Enqueue(id, queue); err != nil {
 			b.Fatal(err)
 		}
 	}
