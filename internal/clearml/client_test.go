@@ -3,6 +3,7 @@ package clearml_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -217,6 +218,47 @@ func TestQueuesGetByIDAndDefault(t *testing.T) {
 	mustQueue(t, srv, "default2", "default")
 	_, err = c.QueuesGetDefault(ctx)
 	assertAPIError(t, err, 400, 708)
+}
+
+// The server slices a queue's entries with max_task_entries (a MongoDB $slice: n > 0 the first
+// n, n < 0 the last -n, 0 all) and counts them with queues.get_num_entries.
+func TestQueueEntriesBoundedAndCounted(t *testing.T) {
+	srv, _ := newEmulator(t)
+	c := newClient(t, srv)
+	ctx := context.Background()
+	qid := mustQueue(t, srv, "work")
+	var ids []string
+	for i := range 5 {
+		id := srv.CreateTask(emulator.TaskSpec{Name: fmt.Sprint(i)})
+		assert.NilError(t, srv.Enqueue(id, "work"))
+		ids = append(ids, id)
+	}
+	for name, tc := range map[string]struct {
+		max  int
+		want []string
+	}{
+		"first n":         {max: 2, want: ids[:2]},
+		"last n":          {max: -2, want: ids[3:]},
+		"more than there": {max: 10, want: ids},
+		"zero is all":     {max: 0, want: ids},
+	} {
+		t.Run(name, func(t *testing.T) {
+			qs, err := c.QueuesGetAll(ctx, clearml.QueuesGetAllRequest{ID: []string{qid}, OnlyFields: []string{"id", "entries"}, MaxTaskEntries: tc.max})
+			assert.NilError(t, err)
+			assert.Equal(t, len(qs), 1)
+			var got []string
+			for _, e := range qs[0].Entries {
+				got = append(got, e.Task)
+			}
+			assert.DeepEqual(t, got, tc.want)
+		})
+	}
+
+	n, err := c.QueuesGetNumEntries(ctx, qid)
+	assert.NilError(t, err)
+	assert.Equal(t, n, 5)
+	_, err = c.QueuesGetNumEntries(ctx, "nope")
+	assertAPIError(t, err, 400, 701)
 }
 
 func TestQueuesGetNextTask(t *testing.T) {

@@ -21,6 +21,8 @@ type QueuesGetAllRequest struct {
 	SystemTags   []string `json:"system_tags,omitempty"`
 	OnlyFields   []string `json:"only_fields,omitempty"`
 	SearchHidden bool     `json:"search_hidden,omitempty"`
+	// MaxTaskEntries lists at most this many entries of each queue, front first (0: all).
+	MaxTaskEntries int `json:"max_task_entries,omitempty"`
 	// Page and PageSize ask for one page only, as in TasksGetAllRequest.
 	Page     *int `json:"page,omitempty"`
 	PageSize *int `json:"page_size,omitempty"`
@@ -48,6 +50,17 @@ func (c *Client) QueuesGetByID(ctx context.Context, queueID string) (*Queue, err
 		return nil, err
 	}
 	return &out.Queue, nil
+}
+
+// QueuesGetNumEntries returns how many entries a queue holds; a missing queue is 400/701.
+func (c *Client) QueuesGetNumEntries(ctx context.Context, queueID string) (int, error) {
+	out, err := callFor[struct {
+		Num int `json:"num"`
+	}](ctx, c, "queues.get_num_entries", map[string]string{"queue": queueID})
+	if err != nil {
+		return 0, err
+	}
+	return out.Num, nil
 }
 
 // QueuesCreateRequest creates a queue; the glue's pending queue carries SystemTags [k8s-glue].

@@ -73,6 +73,7 @@ type Scheduler struct {
 	pops      atomic.Int64      // numbers the admission places of pops in flight
 	lookups   lookupCache       // project names and task owners the templates read
 	note      identityNote      // what task pods act as, last said (ownertoken.go)
+	deep      deepCounts        // exact depths of queues longer than a cycle lists (listing.go)
 }
 
 // New returns a Scheduler.
@@ -241,23 +242,23 @@ func (s *Scheduler) cycle(ctx context.Context) (bool, error) {
 	// Every served queue, admitted or not: the depth of a full queue is what an operator needs,
 	// and it is the same one call.
 	queues, err := s.opts.Client.QueuesGetAll(ctx, clearml.QueuesGetAllRequest{
-		ID: order, OnlyFields: []string{"id", "entries"}, SearchHidden: true,
+		ID: order, OnlyFields: []string{"id", "entries"}, SearchHidden: true, MaxTaskEntries: maxListed,
 	})
 	if err != nil {
 		return false, err
 	}
 	ahead := s.readAhead(ctx, queues)
-	waiting := map[string]int{}
+	waiting, more := map[string]int{}, map[string]bool{}
 	for _, q := range queues {
-		var oldest time.Time
+		var oldest time.Time // of the entries listed: the oldest is near the front
 		for _, e := range q.Entries {
 			if oldest.IsZero() || e.Added.Before(oldest) {
 				oldest = e.Added.Time
 			}
 		}
-		metrics.SetQueueDepth(s.queueName(q.ID), len(q.Entries), oldest)
+		metrics.SetQueueDepth(s.queueName(q.ID), s.depth(ctx, q.ID, len(q.Entries)), oldest)
 		if slices.Contains(ask, q.ID) {
-			waiting[q.ID] = len(q.Entries)
+			waiting[q.ID], more[q.ID] = len(q.Entries), len(q.Entries) >= maxListed
 		}
 	}
 	var pops sync.WaitGroup
@@ -266,7 +267,7 @@ func (s *Scheduler) cycle(ctx context.Context) (bool, error) {
 	var got atomic.Bool
 	for ctx.Err() == nil {
 		mu.Lock()
-		id := s.next(snap, ask, waiting, drained)
+		id := s.next(snap, ask, waiting, more, drained)
 		mu.Unlock()
 		if id == "" {
 			break
@@ -345,11 +346,18 @@ func (s *Scheduler) pop(ctx context.Context, p place) *clearml.QueueEntry {
 	return &next.Entry
 }
 
-// next returns the first queue in priority order that holds tasks and is admitted now.
-func (s *Scheduler) next(snap *Snapshot, order []string, waiting map[string]int, drained map[string]bool) string {
+// next returns the first queue in priority order that holds tasks and is admitted now; none
+// when that queue holds more than the cycle listed and its listed entries are all popped.
+func (s *Scheduler) next(snap *Snapshot, order []string, waiting map[string]int, more, drained map[string]bool) string {
 	for _, id := range order {
-		if waiting[id] > 0 && !drained[id] && s.admit(snap, id) {
+		if drained[id] || !s.admit(snap, id) {
+			continue
+		}
+		if waiting[id] > 0 {
 			return id
+		}
+		if more[id] {
+			return "" // popped as far as listed, and more wait: list again before a lower queue
 		}
 	}
 	return ""

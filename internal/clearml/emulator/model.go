@@ -248,9 +248,19 @@ type entry struct {
 	Added time.Time
 }
 
-func (q *queue) doc() map[string]any {
-	entries := make([]any, len(q.Entries))
-	for i, e := range q.Entries {
+// doc is the queue as the server returns it; maxTaskEntries is the request's max_task_entries,
+// which the server applies as a MongoDB $slice projection: n > 0 the first n entries, n < 0 the
+// last -n, 0 all of them.
+func (q *queue) doc(maxTaskEntries int) map[string]any {
+	listed := q.Entries
+	switch n := maxTaskEntries; {
+	case n > 0 && n < len(listed):
+		listed = listed[:n]
+	case n < 0 && -n < len(listed):
+		listed = listed[len(listed)+n:]
+	}
+	entries := make([]any, len(listed))
+	for i, e := range listed {
 		entries[i] = map[string]any{"task": e.Task, "added": wireTime(e.Added)}
 	}
 	d := map[string]any{

@@ -105,6 +105,8 @@ func queuesGetAll(s *Server, c *call) (any, *apiError) {
 		SystemTags   []string   `json:"system_tags"`
 		OnlyFields   []string   `json:"only_fields"`
 		SearchHidden bool       `json:"search_hidden"`
+		// MaxTaskEntries (≥ 2.20) bounds the entries listed per queue.
+		MaxTaskEntries int `json:"max_task_entries"`
 	}](c)
 	if aerr != nil {
 		return nil, aerr
@@ -129,7 +131,7 @@ func queuesGetAll(s *Server, c *call) (any, *apiError) {
 		matches = append(matches, q)
 	}
 	return s.listAnswer(c, pg, "queues", len(matches), func(i int) map[string]any {
-		return project(matches[i].doc(), req.OnlyFields)
+		return project(matches[i].doc(req.MaxTaskEntries), req.OnlyFields)
 	}), nil
 }
 
@@ -145,11 +147,22 @@ func queuesGetByID(s *Server, c *call) (any, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	doc := q.doc()
-	if entries := doc["entries"].([]any); req.MaxTaskEntries > 0 && len(entries) > req.MaxTaskEntries {
-		doc["entries"] = entries[:req.MaxTaskEntries]
+	return map[string]any{"queue": q.doc(req.MaxTaskEntries)}, nil
+}
+
+// queuesGetNumEntries answers how many entries one queue holds (≥ 2.15).
+func queuesGetNumEntries(s *Server, c *call) (any, *apiError) {
+	req, aerr := decode[struct {
+		Queue string `json:"queue"`
+	}](c, "queue")
+	if aerr != nil {
+		return nil, aerr
 	}
-	return map[string]any{"queue": doc}, nil
+	q, aerr := s.queueByID(c, req.Queue)
+	if aerr != nil {
+		return nil, aerr
+	}
+	return map[string]any{"num": len(q.Entries)}, nil
 }
 
 func queuesCreate(s *Server, c *call) (any, *apiError) {

@@ -21,6 +21,7 @@ func endpointTable() map[string]endpoint {
 		"server.info":               {v(1, 0), false, serverInfo},
 		"queues.get_all":            {v(2, 4), false, queuesGetAll},
 		"queues.get_by_id":          {v(2, 4), false, queuesGetByID},
+		"queues.get_num_entries":    {v(2, 15), false, queuesGetNumEntries},
 		"queues.create":             {v(2, 4), false, queuesCreate},
 		"queues.get_default":        {v(2, 4), false, queuesGetDefault},
 		"queues.get_next_task":      {v(1, 0), false, queuesGetNextTask},
