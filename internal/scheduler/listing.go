@@ -45,7 +45,9 @@ func (s *Scheduler) depth(ctx context.Context, queueID string, listed int) int {
 		s.wg.Go(func() {
 			n, err := s.opts.Client.QueuesGetNumEntries(ctx, queueID)
 			if err != nil {
-				s.opts.Logger.Warn("queue depth not counted", "queue", s.queueName(queueID), "err", err)
+				if ctx.Err() == nil {
+					s.opts.Logger.Warn("queue depth not counted", "queue", s.queueName(queueID), "err", err)
+				}
 				return
 			}
 			d.mu.Lock()

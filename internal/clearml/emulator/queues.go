@@ -136,33 +136,34 @@ func queuesGetAll(s *Server, c *call) (any, *apiError) {
 }
 
 func queuesGetByID(s *Server, c *call) (any, *apiError) {
+	q, maxTaskEntries, aerr := requestedQueue(s, c)
+	if aerr != nil {
+		return nil, aerr
+	}
+	return map[string]any{"queue": q.doc(maxTaskEntries)}, nil
+}
+
+// queuesGetNumEntries answers how many entries one queue holds (≥ 2.15).
+func queuesGetNumEntries(s *Server, c *call) (any, *apiError) {
+	q, _, aerr := requestedQueue(s, c)
+	if aerr != nil {
+		return nil, aerr
+	}
+	return map[string]any{"num": len(q.Entries)}, nil
+}
+
+// requestedQueue finds the queue a request names in its required "queue" field, and returns
+// the request's max_task_entries with it.
+func requestedQueue(s *Server, c *call) (*queue, int, *apiError) {
 	req, aerr := decode[struct {
 		Queue          string `json:"queue"`
 		MaxTaskEntries int    `json:"max_task_entries"`
 	}](c, "queue")
 	if aerr != nil {
-		return nil, aerr
+		return nil, 0, aerr
 	}
 	q, aerr := s.queueByID(c, req.Queue)
-	if aerr != nil {
-		return nil, aerr
-	}
-	return map[string]any{"queue": q.doc(req.MaxTaskEntries)}, nil
-}
-
-// queuesGetNumEntries answers how many entries one queue holds (≥ 2.15).
-func queuesGetNumEntries(s *Server, c *call) (any, *apiError) {
-	req, aerr := decode[struct {
-		Queue string `json:"queue"`
-	}](c, "queue")
-	if aerr != nil {
-		return nil, aerr
-	}
-	q, aerr := s.queueByID(c, req.Queue)
-	if aerr != nil {
-		return nil, aerr
-	}
-	return map[string]any{"num": len(q.Entries)}, nil
+	return q, req.MaxTaskEntries, aerr
 }
 
 func queuesCreate(s *Server, c *call) (any, *apiError) {
