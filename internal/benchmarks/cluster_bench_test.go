@@ -337,12 +337,13 @@ options:
 
 // BenchmarkDrain: BENCH_DRAIN_TASKS tasks enqueued at once over 4 queues are all launched, run
 // and cleaned up, by a glue as shipped but for maxPods BENCH_DRAIN_MAX_PODS (10,000: it bounds
-// the live Jobs and pods, hence the glue's caches). A task pod runs 500 ms and succeeds (kwok's
-// stage for pods without e2e.glue/behavior); the pod agent simulator plays the clearml-agent in
-// it, so the task is started and completed as in production (without an agent the glue would
-// fail every task: its pod ended before an agent took it from the pending queue). Finished Jobs
-// go by their ttlSecondsAfterFinished (the chart's completedPodDeletionDelayMinutes 0: at
-// once). Time runs from the first pull to the moment every task was pulled and no Job is left.
+// the live Jobs and pods, hence the glue's caches; docs/benchmarks.md's 50,000-task figure runs
+// at 2,000, as at 10,000 this machine's cluster falls behind). A task pod runs 500 ms and
+// succeeds (kwok's stage for pods without e2e.glue/behavior); the pod agent simulator plays the
+// clearml-agent in it, so the task is started and completed as in production (without an agent
+// the glue would fail every task: its pod ended before an agent took it from the pending
+// queue). Finished Jobs go by their ttlSecondsAfterFinished (the chart's
+// completedPodDeletionDelayMinutes 0: at once). Time runs from the first pull to the moment every task was pulled and no Job is left.
 // The glue runs as its own process (cmd/clearml-glue, as BenchmarkRSS runs it), so its memory
 // is its own, apart from the emulator's and the simulator's: its heap in use and live heap
 // (go_memstats_heap_inuse_bytes, go_gc_heap_live_bytes of its /metrics) are sampled every
