@@ -261,6 +261,28 @@ func TestQueueEntriesBoundedAndCounted(t *testing.T) {
 	assertAPIError(t, err, 400, 701)
 }
 
+func TestTasksGetAllQueuesListsIDAndQueueOnly(t *testing.T) {
+	srv, _ := newEmulator(t)
+	c := newClient(t, srv, func(cfg *clearml.Config) { cfg.PageSize = 2 }) // pages followed
+	ctx := context.Background()
+	work, other := mustQueue(t, srv, "work"), mustQueue(t, srv, "other")
+	want := map[string]string{}
+	for i := range 5 {
+		id := srv.CreateTask(emulator.TaskSpec{Name: fmt.Sprint(i)})
+		q := []string{"work", "other"}[i%2]
+		assert.NilError(t, srv.Enqueue(id, q))
+		want[id] = srv.QueueID(q)
+	}
+	srv.CreateTask(emulator.TaskSpec{Name: "not queued"})
+	got, err := c.TasksGetAllQueues(ctx, clearml.TasksGetAllRequest{Status: []string{clearml.StatusQueued}, ExecutionQueue: []string{work, other}})
+	assert.NilError(t, err)
+	listed := map[string]string{}
+	for _, tq := range got {
+		listed[tq.ID] = tq.Execution.Queue
+	}
+	assert.DeepEqual(t, listed, want)
+}
+
 func TestQueuesGetNextTask(t *testing.T) {
 	srv, _ := newEmulator(t)
 	c := newClient(t, srv)

@@ -39,6 +39,21 @@ func (c *Client) TasksGetAll(ctx context.Context, req TasksGetAllRequest) ([]Tas
 	return getAll(ctx, c, "tasks.get_all", "tasks", req, func(t *Task) string { return t.ID })
 }
 
+// TaskQueue is a task's id and the queue it was last enqueued to: a slim element for listings
+// of many tasks, where a decoded Task costs ~0.7 KB (35 MB for 50,000 queued tasks).
+type TaskQueue struct {
+	ID        string `json:"id"`
+	Execution struct {
+		Queue string `json:"queue"`
+	} `json:"execution"`
+}
+
+// TasksGetAllQueues is TasksGetAll projected on id and execution.queue (req.OnlyFields is set).
+func (c *Client) TasksGetAllQueues(ctx context.Context, req TasksGetAllRequest) ([]TaskQueue, error) {
+	req.OnlyFields = []string{"id", "execution.queue"}
+	return getAll(ctx, c, "tasks.get_all", "tasks", req, func(t *TaskQueue) string { return t.ID })
+}
+
 // TasksGetByID returns the full task; an unknown id is 400/101 (IsInvalidTaskID).
 func (c *Client) TasksGetByID(ctx context.Context, taskID string) (*Task, error) {
 	out, err := callFor[struct {
