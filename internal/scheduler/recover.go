@@ -61,8 +61,8 @@ func (s *Scheduler) strays(ctx context.Context) (map[string]string, error) {
 			inQueue[e.Task] = true
 		}
 	}
-	// Only the served queues' tasks: a shared server may hold many more queued tasks.
-	// Every queued task of the served queues: with 50,000 queued, full Tasks took ~90 MiB of heap.
+	// Only the served queues' tasks (a shared server may hold many more), as id and queue only:
+	// 50,000 queued tasks decoded in full took ~90 MiB of heap.
 	tasks, err := s.opts.Client.TasksGetAllQueues(ctx, clearml.TasksGetAllRequest{
 		Status: []string{clearml.StatusQueued}, ExecutionQueue: order, SearchHidden: true,
 	})
