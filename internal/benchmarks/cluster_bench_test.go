@@ -343,7 +343,8 @@ options:
 // clearml-agent in it, so the task is started and completed as in production (without an agent
 // the glue would fail every task: its pod ended before an agent took it from the pending
 // queue). Finished Jobs go by their ttlSecondsAfterFinished (the chart's
-// completedPodDeletionDelayMinutes 0: at once). Time runs from the first pull to the moment every task was pulled and no Job is left.
+// completedPodDeletionDelayMinutes 0: at once). Time runs from the first pull to the moment
+// every task was pulled and no Job is left.
 // The glue runs as its own process (cmd/clearml-glue, as BenchmarkRSS runs it), so its memory
 // is its own, apart from the emulator's and the simulator's: its heap in use and live heap
 // (go_memstats_heap_inuse_bytes, go_gc_heap_live_bytes of its /metrics) are sampled every

@@ -1,7 +1,6 @@
 package scheduler
 
 import (
-	"fmt"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -12,14 +11,6 @@ import (
 	"github.com/clearml-glue/clearml-glue/internal/config"
 	"github.com/clearml-glue/clearml-glue/internal/metrics"
 )
-
-func (r *rig) enqueueIn(queue string, n int) {
-	r.t.Helper()
-	for i := range n {
-		id := r.emu.CreateTask(emulator.TaskSpec{Name: fmt.Sprintf("%s %03d", queue, i), Container: map[string]string{"image": "python:3.12"}})
-		assert.NilError(r.t, r.emu.Enqueue(id, queue))
-	}
-}
 
 func TestListing(t *testing.T) {
 	t.Run("should pop a long queue no further than listed, and list it again before a lower queue", func(t *testing.T) {

@@ -87,12 +87,16 @@ func parallel(n int) func(*config.File, *Options) {
 
 func sorted(s []string) []string { return slices.Sorted(slices.Values(s)) }
 
-func (r *rig) enqueue(n int) []string {
+func (r *rig) enqueue(n int) []string { return r.enqueueIn("work", n) }
+
+// enqueueIn creates n tasks and enqueues them in queue, in order.
+func (r *rig) enqueueIn(queue string, n int) []string {
+	r.t.Helper()
 	ids := make([]string, n)
 	for i := range ids {
 		// With an image: a task without one costs a tasks.edit (the image that ran is written back).
 		ids[i] = r.emu.CreateTask(emulator.TaskSpec{Name: fmt.Sprintf("task %03d", i), Container: map[string]string{"image": "python:3.12"}})
-		assert.NilError(r.t, r.emu.Enqueue(ids[i], "work"))
+		assert.NilError(r.t, r.emu.Enqueue(ids[i], queue))
 	}
 	return ids
 }
